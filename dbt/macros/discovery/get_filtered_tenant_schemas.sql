@@ -1,0 +1,75 @@
+{% macro get_filtered_tenant_schemas(table_name='users') %}
+    {#- The tenants to process for `table_name`: discovered, then the configured filters applied, then
+        tenants lacking the table skipped with a warning (or an error, by config). Stops with a clear
+        error for zero tenants, for filter names that match no tenant, and past max_tenant_limit.
+        Returns [] at parse time (never invented tenants). -#}
+    {%- if not execute -%}{{ return([]) }}{%- endif -%}
+    {%- set cfg = multitenant_analytics.tenant_config() -%}
+    {%- set pattern = var('tenant_schema_pattern', 'tenant_*') -%}
+    {%- set found = multitenant_analytics.get_tenant_schemas(table_name, pattern) -%}
+    {%- set tenants = found -%}
+
+    {%- if cfg.enable_tenant_filter -%}
+        {%- set tenants = multitenant_analytics._apply_globs(tenants, cfg.filtered_tenants, 'filtered_tenants', keep=true) -%}
+    {%- endif -%}
+    {%- if cfg.include_tenants | length > 0 -%}
+        {%- set tenants = multitenant_analytics._apply_globs(tenants, cfg.include_tenants, 'include_tenants', keep=true) -%}
+    {%- endif -%}
+    {%- if cfg.exclude_tenants | length > 0 -%}
+        {%- set tenants = multitenant_analytics._apply_globs(tenants, cfg.exclude_tenants, 'exclude_tenants', keep=false) -%}
+    {%- endif -%}
+
+    {%- set usable = [] -%}
+    {%- set missing = [] -%}
+    {%- set unreadable = [] -%}
+    {%- for t in tenants -%}
+        {%- if not t.has_table -%}{%- do missing.append(t.name) -%}
+        {%- elif not t.readable -%}{%- do unreadable.append(t.name) -%}
+        {%- else -%}{%- do usable.append(t) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if missing -%}
+        {%- set msg = "get_filtered_tenant_schemas: " ~ (missing | length) ~ " tenant(s) have no table " ~ table_name ~ ": " ~ (missing[:10] | join(', ')) ~ ((' ...') if missing | length > 10 else '') -%}
+        {%- if cfg.missing_table == 'error' -%}
+            {{ exceptions.raise_compiler_error(msg ~ ". Hint: exclude them (tenant_processing.exclude_tenants) or set missing_table: warn.") }}
+        {%- endif -%}
+        {{ exceptions.warn(msg ~ " (skipped; missing_table: warn)") }}
+    {%- endif -%}
+    {%- if unreadable -%}
+        {{ exceptions.raise_compiler_error("get_filtered_tenant_schemas: no SELECT privilege on " ~ table_name ~ " in " ~ (unreadable | length) ~ " tenant(s): " ~ (unreadable[:10] | join(', ')) ~ ". Hint: grant usage/select to " ~ target.user ~ ", or exclude them (tenant_processing.exclude_tenants).") }}
+    {%- endif -%}
+
+    {%- if usable | length > cfg.max_tenant_limit -%}
+        {{ exceptions.raise_compiler_error("get_filtered_tenant_schemas: " ~ (usable | length) ~ " tenants exceed max_tenant_limit " ~ cfg.max_tenant_limit ~ ". Hint: raise tenant_processing.max_tenant_limit or filter tenants.") }}
+    {%- endif -%}
+    {%- if usable | length == 0 -%}
+        {{ exceptions.raise_compiler_error("get_filtered_tenant_schemas: no tenant to process: " ~ (found | length) ~ " schema(s) match pattern '" ~ pattern ~ "' in database " ~ target.database ~ ", " ~ (usable | length) ~ " left after filters with table " ~ table_name ~ ". Hint: check tenant_schema_pattern, the filters, and that the tenants were loaded.") }}
+    {%- endif -%}
+    {{ return(usable) }}
+{% endmacro %}
+
+{% macro _apply_globs(tenants, globs, setting, keep) %}
+    {#- Keep (or drop) tenants matching any glob. A glob that matches no discovered tenant is an
+        error: a typo in a filter must not silently build a different table. -#}
+    {%- set matched = {} -%}
+    {%- set out = [] -%}
+    {%- set flags = modules.re.IGNORECASE + modules.re.DOTALL -%}
+    {%- set regexes = {} -%}
+    {%- for g in globs -%}{%- do regexes.update({g: modules.re.compile(multitenant_analytics._glob_regex(g), flags)}) -%}{%- endfor -%}
+    {%- for t in tenants -%}
+        {%- set hit = [] -%}
+        {%- for g in globs -%}
+            {%- if regexes[g].fullmatch(t.name) -%}
+                {%- do hit.append(g) -%}
+                {%- do matched.update({g: true}) -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- if (hit | length > 0) == keep -%}{%- do out.append(t) -%}{%- endif -%}
+    {%- endfor -%}
+    {%- set unmatched = [] -%}
+    {%- for g in globs if g not in matched -%}{%- do unmatched.append(g) -%}{%- endfor -%}
+    {%- if unmatched -%}
+        {{ exceptions.raise_compiler_error("get_filtered_tenant_schemas: tenant_processing." ~ setting ~ " names tenants that do not exist: " ~ (unmatched | join(', ')) ~ ". Hint: check the names against the discovered tenant schemas (tenant_schema_pattern '" ~ var('tenant_schema_pattern', 'tenant_*') ~ "').") }}
+    {%- endif -%}
+    {{ return(out) }}
+{% endmacro %}

@@ -1,0 +1,34 @@
+{% macro tenant_config() %}
+    {#- The effective `tenant_processing` settings: the project's var over these defaults, validated.
+        Bad values stop the run with a compile error naming the value and the fix. -#}
+    {%- set defaults = {
+        'batch_size': 50, 'max_tenant_limit': 2000, 'enable_tenant_filter': false,
+        'filtered_tenants': [], 'include_tenants': [], 'exclude_tenants': [], 'missing_table': 'warn',
+        'parallel_group_size': 100,
+    } -%}
+    {%- set given = var('tenant_processing', {}) -%}
+    {%- if given is not mapping -%}
+        {{ exceptions.raise_compiler_error("tenant_config: var tenant_processing must be a mapping, got " ~ given ~ ". Hint: see dbt_project.yml vars.") }}
+    {%- endif -%}
+    {%- set cfg = {} -%}
+    {%- do cfg.update(defaults) -%}
+    {%- do cfg.update(given) -%}
+    {%- for key in cfg if key not in defaults -%}
+        {{ exceptions.raise_compiler_error("tenant_config: unknown setting tenant_processing." ~ key ~ ". Hint: known settings are " ~ (defaults.keys() | sort | join(', ')) ~ ".") }}
+    {%- endfor -%}
+    {%- for key in ['batch_size', 'max_tenant_limit'] -%}
+        {%- set value = cfg[key] -%}
+        {%- if value is not number or value is boolean or value != (value | int) or value < 1 -%}
+            {{ exceptions.raise_compiler_error("tenant_config: tenant_processing." ~ key ~ " must be a whole number >= 1, got " ~ (value | tojson) ~ ". Hint: --vars '{tenant_processing: {" ~ key ~ ": 50}}'.") }}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- for key in ['filtered_tenants', 'include_tenants', 'exclude_tenants'] -%}
+        {%- if cfg[key] is string or cfg[key] is not iterable -%}
+            {{ exceptions.raise_compiler_error("tenant_config: tenant_processing." ~ key ~ " must be a list, got " ~ (cfg[key] | tojson) ~ ". Hint: [\"tenant_a\", \"tenant_b*\"].") }}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if cfg.missing_table not in ['warn', 'error'] -%}
+        {{ exceptions.raise_compiler_error("tenant_config: tenant_processing.missing_table must be 'warn' or 'error', got " ~ (cfg.missing_table | tojson) ~ ".") }}
+    {%- endif -%}
+    {%- do return(cfg) -%}
+{% endmacro %}

@@ -1,0 +1,6 @@
+{{ config(materialized='view') }}
+
+-- One tenant's cleaned users (var sample_tenant, default tenant_a): a quick look during development.
+select all_users.*
+from {{ ref('all_users') }} as all_users
+where all_users.tenant_id = {{ multitenant_analytics._sql_string(var('sample_tenant', 'tenant_a')) }}
