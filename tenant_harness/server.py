@@ -316,26 +316,26 @@ def stop_pid(pid: int, *, proc: subprocess.Popen | None = None, timeout: float =
 def _wait_gone(pid: int, proc: subprocess.Popen | None, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc is not None:
-            if proc.poll() is not None:
-                return True
-        else:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return True
+        if proc.poll() is not None if proc is not None else not _alive(pid):
+            return True
         time.sleep(0.02)
     return False
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs; a zombie (e.g. a detached server that was our child) counts as gone."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our own exited child
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return True
 
 
 def reap_orphans() -> list[Path]:
@@ -388,7 +388,7 @@ class ExistingServer(Server):
     def start(self) -> ExistingServer:
         """Check the server answers a query."""
         try:
-            wait_until_ready(self.conninfo(), timeout=10)
+            wait_until_ready(self.conninfo(), timeout=3)
         except ServerStartError as exc:
             raise ServerStartError(
                 f"{exc}\nHint: check TENANT_HARNESS_DSN / --dsn ({self.endpoint.redacted()})."

@@ -1,0 +1,354 @@
+"""``tenant-harness``: the seed's manager script as a CLI.
+
+    up      start PostgreSQL and generate tenants     (the seed's environment setup)
+    debug   dbt debug                                 (--step1)
+    run     dbt run                                   (--step2)
+    test    dbt test                                  (--step3)
+    verify  run sql/verification/*.sql (zero rows = pass)
+    exec    any dbt command                           (--bastion-command)
+    down    stop the server and remove its data
+    demo    all of it in one go on a throwaway server
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import time
+from pathlib import Path
+
+import click
+import psycopg
+from rich.console import Console
+from rich.table import Table
+
+from . import state as state_file
+from .config import HarnessConfig
+from .database import create_database, database_exists
+from .errors import DbtRunError, HarnessError
+from .runner import DEFAULT_PROJECT_DIR, DbtProject, DbtResult
+from .server import EmbeddedServer, Endpoint, ExistingServer, Server, start_server, stop_pid
+from .tenants import DEMO_TENANTS, generate_tenants
+from .verify import CheckResult, run_checks
+
+console = Console(highlight=False)
+
+_tenants = click.option("--tenants", type=int, help="Number of tenant schemas (3 = tenant_a..c).  [default: 3]")
+_rows = click.option("--rows", type=int, help="Valid users per tenant.  [default: 2]")
+_seed = click.option("--seed", type=int, help="Generator seed; same seed, same data.  [default: 42]")
+_batch = click.option("--batch-size", type=int, help="Tenants per SQL batch (dbt var).  [default: project's 50]")
+_dsn = click.option(
+    "--dsn", help="Use an existing PostgreSQL server instead (also TENANT_HARNESS_DSN).", default=None
+)
+_backend = click.option(
+    "--backend", type=click.Choice(["embedded", "docker"]), help="Server to start when no DSN is given."
+)
+_replace = click.option("--replace", is_flag=True, help="Drop and recreate tenant schemas that exist.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--project-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help=f"The dbt project.  [default: {DEFAULT_PROJECT_DIR}]",
+)
+@click.pass_context
+def main(ctx: click.Context, project_dir: Path | None) -> None:
+    """Verify schema-per-tenant dbt macros against a real PostgreSQL with generated tenants."""
+    ctx.obj = {"project_dir": project_dir}
+    # A terminating signal unwinds like Ctrl-C, so servers are stopped and folders removed.
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _config(ctx: click.Context, **given) -> HarnessConfig:
+    return HarnessConfig.build(project_dir=ctx.obj["project_dir"], **given)
+
+
+def _project(config: HarnessConfig, endpoint: Endpoint, database: str, **kw) -> DbtProject:
+    return DbtProject(
+        env=endpoint.dbt_env(database),
+        project_dir=config.project_dir or DEFAULT_PROJECT_DIR,
+        vars=config.dbt_vars(),
+        **kw,
+    )
+
+
+def _connected(config: HarnessConfig) -> tuple[Endpoint, str]:
+    """The server and database to work on: --dsn / TENANT_HARNESS_DSN, else what ``up`` started."""
+    if config.dsn:
+        server = ExistingServer(dsn=config.dsn)
+        return server.endpoint, server.endpoint.dbname
+    saved = state_file.load()
+    if saved is None:
+        raise HarnessError(
+            f"no server: nothing was started here (no {state_file.state_path()}) and no DSN was given. "
+            "Hint: run `tenant-harness up` first, or pass --dsn / set TENANT_HARNESS_DSN."
+        )
+    return saved.endpoint, saved.database
+
+
+def _fail(exc: Exception) -> None:
+    console.print(f"[bold red]error:[/] {exc}")
+    sys.exit(1)
+
+
+@main.command()
+@_tenants
+@_rows
+@_seed
+@_dsn
+@_backend
+@_replace
+@click.pass_context
+def up(ctx, tenants, rows, seed, dsn, backend, replace):
+    """Start PostgreSQL (kept running) and generate the tenant schemas."""
+    try:
+        config = _config(ctx, tenants=tenants, rows=rows, seed=seed, dsn=dsn, backend=backend)
+        saved = state_file.load()
+        if saved is not None:
+            raise HarnessError(
+                f"a server is already up ({saved.endpoint.redacted()}). Hint: tenant-harness down."
+            )
+        server = start_server(backend=config.backend, dsn=config.dsn, detached=True)
+        try:
+            database = _prepare_database(server, config)
+            truth = _generate(server.endpoint, database, config, replace=replace)
+        except BaseException:
+            server.stop()
+            raise
+        pid = getattr(server, "pid", None)
+        base_dir = str(server.base_dir) if isinstance(server, EmbeddedServer) else None
+        state_file.save(
+            state_file.HarnessState(server.endpoint, database, server.kind, pid=pid, base_dir=base_dir)
+        )
+        console.print(
+            f"up: {server.kind} PostgreSQL at {server.endpoint.redacted()}, database {database}, "
+            f"{len(truth.tenants)} tenants, {truth.source_rows} rows in {truth.seconds:.2f} s"
+        )
+    except HarnessError as exc:
+        _fail(exc)
+
+
+def _prepare_database(server: Server, config: HarnessConfig) -> str:
+    """The database to load: the DSN's own, or ``multitenant_analytics`` on a server we started."""
+    if isinstance(server, ExistingServer):
+        return server.endpoint.dbname
+    if not database_exists(server.endpoint, config.database):
+        create_database(server.endpoint, config.database)
+    return config.database
+
+
+def _generate(endpoint: Endpoint, database: str, config: HarnessConfig, *, replace: bool = False):
+    names = DEMO_TENANTS if config.tenants == 3 else config.tenants
+    return generate_tenants(
+        endpoint.conninfo(database), names, config.rows, config.seed,
+        replace=replace, progress=config.tenants > 500 and console.is_terminal,
+    )  # fmt: skip
+
+
+@main.command()
+@click.option("--force", is_flag=True, help="Forget the state file even if the server is not found.")
+def down(force):
+    """Stop the server that `up` started and remove its data."""
+    try:
+        saved = state_file.load()
+    except HarnessError:
+        if not force:
+            raise
+        saved = None
+    if saved is None:
+        state_file.clear()
+        console.print("down: nothing to stop")
+        return
+    if saved.kind == "embedded" and saved.pid:
+        stop_pid(saved.pid)
+    if saved.base_dir:
+        import shutil
+
+        shutil.rmtree(saved.base_dir, ignore_errors=True)
+    state_file.clear()
+    console.print(f"down: stopped {saved.kind} server at {saved.endpoint.redacted()}")
+
+
+def _dbt_command(ctx, args: tuple[str, ...], dsn, batch_size) -> DbtResult:
+    config = _config(ctx, dsn=dsn, batch_size=batch_size)
+    endpoint, database = _connected(config)
+    with _project(config, endpoint, database) as project:
+        return project.invoke(*args, check=False)
+
+
+def _exit_with(result: DbtResult) -> None:
+    if not result.success:
+        console.print(f"[bold red]{result.describe_failure()}[/]")
+        sys.exit(1)
+
+
+@main.command()
+@_dsn
+@click.pass_context
+def debug(ctx, dsn):
+    """dbt debug: check profile, project and connection (the seed's --step1)."""
+    with _errors():
+        _exit_with(_dbt_command(ctx, ("debug",), dsn, None))
+
+
+@main.command()
+@_dsn
+@_batch
+@click.option("--select", "-s", "select", multiple=True, help="dbt node selection.")
+@click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
+@click.pass_context
+def run(ctx, dsn, batch_size, select, full_refresh):
+    """dbt run: build the models (the seed's --step2)."""
+    args = ["run", *(["--select", *select] if select else []), *(["--full-refresh"] if full_refresh else [])]
+    with _errors():
+        _exit_with(_dbt_command(ctx, tuple(args), dsn, batch_size))
+
+
+@main.command()
+@_dsn
+@click.option("--select", "-s", "select", multiple=True, help="dbt node selection.")
+@click.pass_context
+def test(ctx, dsn, select):
+    """dbt test: run the data tests (the seed's --step3)."""
+    with _errors():
+        _exit_with(_dbt_command(ctx, ("test", *(["--select", *select] if select else [])), dsn, None))
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@_dsn
+@click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED, required=True)
+@click.pass_context
+def exec(ctx, dsn, dbt_args):  # noqa: A001 - the command's name
+    """Any dbt command against the harness's database, e.g. `exec -- show --select all_users`
+    (the seed's --bastion-command)."""
+    with _errors():
+        _exit_with(_dbt_command(ctx, tuple(dbt_args), dsn, None))
+
+
+@main.command()
+@_dsn
+@click.option("--schema", default=None, help="Schema dbt built the models in.  [default: analytics]")
+@click.option("--sql-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Folder of verification queries.  [default: sql/verification]")  # fmt: skip
+@click.pass_context
+def verify(ctx, dsn, schema, sql_dir):
+    """Run the verification SQL: each query must return zero rows."""
+    with _errors():
+        config = _config(ctx, dsn=dsn, schema=schema)
+        endpoint, database = _connected(config)
+        checks = run_checks(endpoint.conninfo(database), schema=config.schema, **_sql_dir(sql_dir))
+        _print_checks(checks)
+        if not all(c.passed for c in checks):
+            sys.exit(1)
+
+
+def _sql_dir(sql_dir: Path | None) -> dict:
+    return {"sql_dir": sql_dir} if sql_dir else {}
+
+
+def _print_checks(checks: list[CheckResult]) -> None:
+    table = Table(title="verification (zero rows = pass)")
+    for col in ("check", "result", "failing rows", "seconds"):
+        table.add_column(col)
+    style = {"pass": "green", "fail": "bold red", "skip": "yellow"}
+    for c in checks:
+        table.add_row(c.name, f"[{style[c.status]}]{c.status}[/]", str(c.failing_rows), f"{c.seconds:.2f}")
+    console.print(table)
+    for c in checks:
+        if c.status == "fail":
+            console.print(f"[red]{c.name}[/]: {c.description}\n  {c.columns}\n" + "\n".join(f"  {r}" for r in c.rows))
+
+
+@main.command()
+@_tenants
+@_rows
+@_seed
+@_batch
+@_dsn
+@_backend
+@_replace
+@click.pass_context
+def demo(ctx, tenants, rows, seed, batch_size, dsn, backend, replace):
+    """Everything in one go on a throwaway server: start, generate, dbt debug/run/test, verify,
+    print the per-tenant user counts and a timing summary, stop."""
+    timings: list[tuple[str, float]] = []
+
+    @contextlib.contextmanager
+    def phase(name: str):
+        console.print(f"[bold]== {name}[/]")
+        started = time.perf_counter()
+        yield
+        timings.append((name, time.perf_counter() - started))
+
+    with _errors():
+        config = _config(ctx, tenants=tenants, rows=rows, seed=seed, batch_size=batch_size, dsn=dsn,
+                         backend=backend)  # fmt: skip
+        with phase("start server"):
+            server = start_server(backend=config.backend, dsn=config.dsn)
+        with server:
+            database = _prepare_database(server, config)
+            with phase(f"generate {config.tenants} tenants x {config.rows} rows"):
+                truth = _generate(server.endpoint, database, config, replace=replace)
+            with _project(config, server.endpoint, database, quiet=config.tenants > 100) as project:
+                for step in ("debug", "run", "test"):
+                    with phase(f"dbt {step}"):
+                        result = project.invoke(step, check=False)
+                    _exit_with(result)
+            with phase("verify"):
+                checks = run_checks(server.endpoint.conninfo(database), schema=config.schema)
+            _print_checks(checks)
+            _print_counts(server.endpoint.conninfo(database), config.schema, truth.kept_by_tenant)
+        _print_timings(timings)
+        if not all(c.passed for c in checks):
+            sys.exit(1)
+
+
+def _print_counts(conninfo: str, schema: str, expected: dict[str, int], limit: int = 10) -> None:
+    """The seed's check: select tenant_id, count(*) from all_users group by 1 order by 1."""
+    with psycopg.connect(conninfo) as conn:
+        rows = conn.execute(
+            psycopg.sql.SQL(
+                "select tenant_id, count(*) from {}.all_users group by 1 order by 1"
+            ).format(psycopg.sql.Identifier(schema))
+        ).fetchall()
+    table = Table(title=f"all_users per tenant ({len(rows)} tenants)")
+    table.add_column("tenant_id")
+    table.add_column("user_count", justify="right")
+    table.add_column("expected", justify="right")
+    shown = rows if len(rows) <= limit else rows[: limit // 2] + [("...", None)] + rows[-limit // 2 :]
+    for tenant, count in shown:
+        table.add_row(tenant, "" if count is None else str(count), str(expected.get(tenant, "")))
+    console.print(table)
+
+
+def _print_timings(timings: list[tuple[str, float]]) -> None:
+    table = Table(title="timing")
+    table.add_column("phase")
+    table.add_column("seconds", justify="right")
+    for name, seconds in timings:
+        table.add_row(name, f"{seconds:.2f}")
+    table.add_row("[bold]total[/]", f"[bold]{sum(s for _, s in timings):.2f}[/]")
+    console.print(table)
+
+
+@contextlib.contextmanager
+def _errors():
+    """Print harness errors as one clear line and exit 1; Ctrl-C exits 130 after cleanup ran."""
+    try:
+        yield
+    except (HarnessError, DbtRunError) as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]")
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

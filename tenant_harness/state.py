@@ -1,0 +1,58 @@
+"""The state file that lets ``tenant-harness up`` hand its server to later commands and ``down``."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .errors import HarnessError
+from .server import Endpoint
+
+
+@dataclass(frozen=True)
+class HarnessState:
+    """What ``up`` started: the endpoint (never a password), and for an embedded server its pid and
+    folder so ``down`` can stop and remove it."""
+
+    endpoint: Endpoint
+    database: str
+    kind: str
+    pid: int | None = None
+    base_dir: str | None = None
+
+
+def state_path() -> Path:
+    """``TENANT_HARNESS_STATE_DIR``/state.json, by default ./.tenant-harness/state.json."""
+    return Path(os.environ.get("TENANT_HARNESS_STATE_DIR", ".tenant-harness")) / "state.json"
+
+
+def save(state: HarnessState) -> Path:
+    path = state_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = asdict(state)
+    data["endpoint"].pop("password", None)
+    path.write_text(json.dumps(data, indent=2))
+    return path
+
+
+def load() -> HarnessState | None:
+    path = state_path()
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        endpoint = Endpoint(**data.pop("endpoint"))
+        return HarnessState(endpoint=endpoint, **data)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise HarnessError(
+            f"unreadable state file {path}: {exc}. Hint: remove it (tenant-harness down --force)."
+        ) from exc
+
+
+def clear() -> None:
+    path = state_path()
+    path.unlink(missing_ok=True)
+    if path.parent.exists() and not any(path.parent.iterdir()):
+        path.parent.rmdir()

@@ -1,0 +1,73 @@
+"""Verification SQL: each ``sql/verification/*.sql`` file is a query that returns zero rows on pass."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+DEFAULT_SQL_DIR = Path(__file__).resolve().parent.parent / "sql" / "verification"
+_TRUTH_TABLE = "harness_truth.tenant_rows"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One verification query's outcome; ``rows`` holds up to ``sample`` offending rows."""
+
+    name: str
+    description: str
+    status: str  # "pass", "fail" or "skip"
+    failing_rows: int
+    rows: tuple[tuple, ...]
+    columns: tuple[str, ...]
+    seconds: float
+
+    @property
+    def passed(self) -> bool:
+        return self.status != "fail"
+
+
+def _description(text: str) -> str:
+    lines = []
+    for line in text.splitlines():
+        if not line.startswith("--"):
+            break
+        lines.append(line.lstrip("- ").strip())
+    return " ".join(lines)
+
+
+def run_checks(
+    conninfo: str,
+    *,
+    schema: str = "analytics",
+    sql_dir: str | Path = DEFAULT_SQL_DIR,
+    sample: int = 5,
+) -> list[CheckResult]:
+    """Run every verification query with ``schema`` (where dbt built the models) first on the
+    search_path. Checks that need the generator's truth are skipped where it is absent."""
+    files = sorted(Path(sql_dir).glob("*.sql"))
+    results = []
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(sql.SQL("set search_path to {}, public").format(sql.Identifier(schema)))
+        has_truth = conn.execute("select to_regclass(%s) is not null", (_TRUTH_TABLE,)).fetchone()[0]
+        for path in files:
+            text = path.read_text().strip().rstrip(";")
+            description = _description(text)
+            if _TRUTH_TABLE in text and not has_truth:
+                results.append(CheckResult(path.stem, description, "skip", 0, (), (), 0.0))
+                continue
+            started = time.perf_counter()
+            cur = conn.execute(f"select count(*) over () as failing_rows, q.* from ({text}) as q limit {sample}")
+            rows = cur.fetchall()
+            columns = tuple(d.name for d in cur.description[1:])
+            failing = rows[0][0] if rows else 0
+            results.append(
+                CheckResult(
+                    path.stem, description, "fail" if failing else "pass", failing,
+                    tuple(r[1:] for r in rows), columns, time.perf_counter() - started,
+                )  # fmt: skip
+            )
+    return results

@@ -1,0 +1,58 @@
+"""The tenant-harness CLI, in-process, the way a person runs it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from tenant_harness.cli import main
+
+pytestmark = pytest.mark.local
+
+
+def test_demo_prints_the_seeds_expected_counts():
+    result = CliRunner().invoke(main, ["demo"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    for tenant in ("tenant_a", "tenant_b", "tenant_c"):
+        assert re.search(rf"{tenant}\s+\S\s+2\s+\S\s+2", result.output), result.output
+    assert "total" in result.output
+
+
+def test_up_run_test_verify_exec_down(tmp_path, monkeypatch):
+    monkeypatch.setenv("TENANT_HARNESS_STATE_DIR", str(tmp_path / "state"))
+    runner = CliRunner()
+    steps = [
+        ["up", "--tenants", "4", "--rows", "3"],
+        ["debug"],
+        ["run"],
+        ["test"],
+        ["verify"],
+        ["exec", "--", "show", "--select", "tenant_a_users", "--limit", "3"],
+    ]
+    try:
+        for args in steps:
+            result = runner.invoke(main, args, catch_exceptions=False)
+            assert result.exit_code == 0, f"{args}: {result.output}"
+        again = runner.invoke(main, ["up"])
+        assert again.exit_code == 1 and "already up" in again.output
+    finally:
+        down = runner.invoke(main, ["down"], catch_exceptions=False)
+    assert down.exit_code == 0 and "stopped" in down.output
+    after = runner.invoke(main, ["run"])
+    assert after.exit_code == 1 and "tenant-harness up" in after.output
+
+
+def test_failing_dbt_command_exits_nonzero_and_names_the_error(tmp_path, monkeypatch, tenant_server):
+    monkeypatch.setenv("TENANT_HARNESS_STATE_DIR", str(tmp_path / "state"))
+    result = CliRunner().invoke(main, ["exec", "--dsn", tenant_server.conninfo(), "--", "run-operation", "nope"])
+    assert result.exit_code == 1
+    assert "nope" in result.output
+
+
+def test_every_command_has_help():
+    runner = CliRunner()
+    for command in ("", "up", "down", "debug", "run", "test", "verify", "exec", "demo"):
+        result = runner.invoke(main, [*command.split(), "--help"])
+        assert result.exit_code == 0 and "Usage:" in result.output, command

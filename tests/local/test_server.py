@@ -1,0 +1,79 @@
+"""The embedded server: starts as root or not, answers queries, leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psycopg
+import pytest
+
+from tenant_harness.errors import ServerStartError
+from tenant_harness.server import EmbeddedServer, ExistingServer, reap_orphans
+
+pytestmark = pytest.mark.local
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); it is gone for our purposes.
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "zombie" not in f.read()
+    except FileNotFoundError:
+        return False
+
+
+def test_embedded_server_answers_and_cleans_up():
+    server = EmbeddedServer().start()
+    with server:
+        with psycopg.connect(server.conninfo()) as conn:
+            assert conn.execute("select 1 + 1").fetchone() == (2,)
+        pid, folder = server.pid, server.base_dir
+        assert folder.exists()
+    assert not folder.exists()
+    assert not _alive(pid)
+
+
+def test_two_servers_at_once_do_not_collide():
+    with EmbeddedServer().start() as a, EmbeddedServer().start() as b:
+        assert a.endpoint.port != b.endpoint.port
+        assert a.base_dir != b.base_dir
+        for s in (a, b):
+            with psycopg.connect(s.conninfo()) as conn:
+                conn.execute("select 1")
+
+
+def test_server_dies_with_a_killed_owner_and_its_folder_is_reaped():
+    child = subprocess.Popen(
+        [sys.executable, "-c",
+         "import time; from tenant_harness.server import EmbeddedServer\n"
+         "s = EmbeddedServer().start(); print(s.pid, s.base_dir, flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    pid_text, folder = child.stdout.readline().split()
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    deadline = time.monotonic() + 10
+    while _alive(int(pid_text)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(int(pid_text)), "postmaster outlived its killed owner"
+    assert folder in {str(p) for p in reap_orphans()}
+    assert not os.path.exists(folder)
+
+
+def test_existing_server_by_dsn(tenant_server):
+    server = ExistingServer(dsn=tenant_server.conninfo()).start()
+    with server, psycopg.connect(server.conninfo()) as conn:
+        assert conn.execute("select 1").fetchone() == (1,)
+
+
+def test_unreachable_dsn_is_a_clear_error():
+    with pytest.raises(ServerStartError, match="TENANT_HARNESS_DSN"):
+        ExistingServer(dsn="postgresql://nobody@127.0.0.1:1/x").start()

@@ -1,0 +1,120 @@
+"""The tenant_union materialization and the discovery macros, against a real server."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from tenant_harness.errors import DbtRunError
+
+pytestmark = pytest.mark.local
+
+USERS = "users (user_id bigint, email text, first_name text, last_name text, registration_date date, " \
+        "last_login_date timestamp, account_status text, subscription_tier text, created_at timestamp, " \
+        "updated_at timestamp)"  # fmt: skip
+
+
+def sql(db, statement: str, *params) -> list[tuple]:
+    with psycopg.connect(db.conninfo) as conn:
+        cur = conn.execute(statement, params or None)
+        return cur.fetchall() if cur.description else []
+
+
+def table_rows(db) -> list[tuple]:
+    return sql(db, "select tenant_id, user_id, email from analytics.all_users order by 1, 2")
+
+
+@pytest.mark.tenants(n=10, rows=3, seed=5)
+def test_batch_sizes_give_identical_tables(tenant_database, dbt_project):
+    tables = {}
+    for size in (1, 7, 9, 10, 11):
+        dbt_project.run("all_users", vars={"tenant_processing": {"batch_size": size}})
+        tables[size] = table_rows(tenant_database)
+    assert len(tables[10]) == tenant_database.truth.kept_rows
+    assert all(t == tables[10] for t in tables.values())
+
+
+@pytest.mark.tenants(n=4, rows=2, seed=1)
+def test_failed_run_leaves_previous_table_and_next_run_recovers(tenant_database, dbt_project):
+    dbt_project.run("all_users")
+    before = table_rows(tenant_database)
+    loaded_at = sql(tenant_database, "select max(dbt_loaded_at) from analytics.all_users")
+    # A tenant whose table fails only when read, in the last batch: earlier batches succeed first.
+    sql(tenant_database, "create schema tenant_zz")
+    sql(tenant_database, f"create view tenant_zz.users as select (1 / (user_id - user_id))::bigint as "
+        "user_id, email, first_name, last_name, registration_date, last_login_date, account_status, "
+        "subscription_tier, created_at, updated_at from tenant_a.users")  # fmt: skip
+    with pytest.raises(DbtRunError, match="division by zero"):
+        dbt_project.run("all_users", vars={"tenant_processing": {"batch_size": 1}})
+    assert table_rows(tenant_database) == before
+    assert sql(tenant_database, "select max(dbt_loaded_at) from analytics.all_users") == loaded_at
+
+    sql(tenant_database, "drop schema tenant_zz cascade")
+    dbt_project.run("all_users", vars={"tenant_processing": {"batch_size": 1}})
+    assert table_rows(tenant_database) == before
+    leftovers = sql(tenant_database, "select relname from pg_class where relname like 'all\\_users\\_\\_%'")
+    assert leftovers == []
+
+
+@pytest.mark.tenants(n=0)
+def test_zero_tenants_is_a_clear_error(tenant_database, dbt_project):
+    with pytest.raises(DbtRunError, match="no tenant to process: 0 schema"):
+        dbt_project.run("all_users")
+
+
+@pytest.mark.tenants(n=3, rows=2)
+def test_near_miss_schema_names_are_not_tenants(tenant_database, dbt_project):
+    for schema in ("tenantx1", "tenant", "my_tenant_a", "tenant-b"):
+        sql(tenant_database, f'create schema "{schema}"; create table "{schema}".{USERS}; '
+            f"""insert into "{schema}".users (user_id, email) values (1, 'x@y.z')""")  # fmt: skip
+    dbt_project.run("all_users")
+    tenants = [r[0] for r in sql(tenant_database, "select distinct tenant_id from analytics.all_users order by 1")]
+    assert tenants == ["tenant_a", "tenant_b", "tenant_c"]
+
+
+@pytest.mark.tenants(n=3, rows=2)
+def test_tenant_without_table_is_skipped_with_warning_or_error(tenant_database, dbt_project):
+    sql(tenant_database, "create schema tenant_empty")
+    dbt_project.run("all_users")
+    assert len(table_rows(tenant_database)) == 6
+    with pytest.raises(DbtRunError, match="have no table users: tenant_empty"):
+        dbt_project.run("all_users", vars={"tenant_processing": {"missing_table": "error"}})
+
+
+@pytest.mark.tenants(n=3, rows=2)
+@pytest.mark.parametrize("bad", [0, -1, "abc", 2.5])
+def test_bad_batch_size_is_a_compile_error_naming_the_value(tenant_database, dbt_project, bad):
+    with pytest.raises(DbtRunError, match="batch_size must be a whole number >= 1"):
+        dbt_project.run("all_users", vars={"tenant_processing": {"batch_size": bad}})
+
+
+@pytest.mark.tenants(n=5, rows=2)
+def test_max_tenant_limit_names_count_and_limit(tenant_database, dbt_project):
+    with pytest.raises(DbtRunError, match="5 tenants exceed max_tenant_limit 4"):
+        dbt_project.run("all_users", vars={"tenant_processing": {"max_tenant_limit": 4}})
+
+
+@pytest.mark.tenants(n=5, rows=2)
+def test_filters_include_exclude_and_seed_filter(tenant_database, dbt_project):
+    def tenants_for(processing):
+        dbt_project.run("all_users", vars={"tenant_processing": processing})
+        return [r[0] for r in sql(tenant_database, "select distinct tenant_id from analytics.all_users order by 1")]
+
+    assert tenants_for({"enable_tenant_filter": True, "filtered_tenants": ["tenant_b", "tenant_d"]}) == [
+        "tenant_b", "tenant_d"]  # fmt: skip
+    assert tenants_for({"include_tenants": ["TENANT_?"], "exclude_tenants": ["*_a", "tenant_e"]}) == [
+        "tenant_b", "tenant_c", "tenant_d"]  # fmt: skip
+    with pytest.raises(DbtRunError, match="names tenants that do not exist: tenant_nope"):
+        tenants_for({"include_tenants": ["tenant_a", "tenant_nope"]})
+
+
+@pytest.mark.tenants(n=3, rows=2)
+def test_column_drift_becomes_typed_null_and_widened_type(tenant_database, dbt_project):
+    sql(tenant_database, "alter table tenant_b.users drop column last_name")
+    sql(tenant_database, "alter table tenant_c.users alter column user_id type integer")
+    dbt_project.run("all_users")
+    rows = sql(tenant_database, "select tenant_id, last_name from analytics.all_users order by 1, user_id")
+    assert [r[1] is None for r in rows] == [False, False, True, True, False, False]
+    user_id_type = sql(tenant_database, "select format_type(atttypid, atttypmod) from pg_attribute "
+                       "where attrelid = 'analytics.all_users'::regclass and attname = 'user_id'")  # fmt: skip
+    assert user_id_type == [("bigint",)]

@@ -1,0 +1,35 @@
+"""The checks fail when all_users is wrong: a suite that cannot fail proves nothing."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from tenant_harness.verify import run_checks
+
+pytestmark = [pytest.mark.local, pytest.mark.tenants(n=5, rows=4, seed=3)]
+
+
+def _tamper(conninfo: str, sql: str) -> dict[str, str]:
+    with psycopg.connect(conninfo) as conn:
+        conn.execute(sql)
+    return {c.name: c.status for c in run_checks(conninfo)}
+
+
+@pytest.mark.parametrize(
+    ("tampering", "caught_by"),
+    [
+        ("delete from analytics.all_users where ctid = (select min(ctid) from analytics.all_users)",
+         "counts_match_truth"),
+        ("insert into analytics.all_users select * from analytics.all_users limit 1", "no_duplicate_users"),
+        ("delete from analytics.all_users where tenant_id = 'tenant_c'", "tenants_all_present"),
+        ("update analytics.all_users set email = upper(email) where user_id = 1", "values_are_clean"),
+        ("update analytics.all_users set email = null where user_id = 2", "no_null_keys"),
+    ],
+    ids=["lost-row", "duplicated-row", "lost-tenant", "unclean-email", "null-email"],
+)
+def test_each_check_catches_its_fault(tenant_database, dbt_project, tampering, caught_by):
+    dbt_project.run()
+    assert all(c.status == "pass" for c in run_checks(tenant_database.conninfo))
+    statuses = _tamper(tenant_database.conninfo, tampering)
+    assert statuses[caught_by] == "fail"

@@ -1,0 +1,102 @@
+"""Property tests of the pure macros (batching, name patterns, type widening, quoting), run on the
+macros' own Jinja source."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from .jinja_macros import CompilerError, Macros
+
+pytestmark = [pytest.mark.unit, pytest.mark.local]
+
+macros = Macros("union/tenant_batches.sql", "utils/_sql_text.sql", "union/widen_type.sql")
+names = st.lists(st.text(min_size=1, max_size=12), max_size=60)
+
+
+@given(names, st.integers(min_value=1, max_value=70))
+def test_batches_cover_every_tenant_once_in_order(tenants, size):
+    batches = macros.tenant_batches(tenants, size)
+    assert [t for b in batches for t in b] == tenants
+    assert all(1 <= len(b) <= size for b in batches)
+    assert len(batches) == -(-len(tenants) // size)
+
+
+@pytest.mark.parametrize("bad", [0, -3, "10", 2.5, True, None])
+def test_batch_size_must_be_a_whole_number(bad):
+    with pytest.raises(CompilerError, match="batch_size must be a whole number >= 1"):
+        macros.tenant_batches(["a"], bad)
+
+
+def _like_matches(pattern: str, name: str, escape: str = "!") -> bool:
+    """LIKE semantics (case-insensitive, as ILIKE), implemented independently of the macro."""
+    out, i = [], 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == escape:
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        out.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
+        i += 1
+    return re.fullmatch("".join(out), name, re.IGNORECASE | re.DOTALL) is not None
+
+
+globs = st.text(alphabet="ab_%!*?xT", max_size=8)
+schema_names = st.text(alphabet="ab_%!xtT-", max_size=10)
+
+
+@given(globs, schema_names)
+def test_glob_to_like_agrees_with_the_glob_regex(glob, name):
+    like = macros._glob_to_like(glob)
+    regex = macros._glob_regex(glob)
+    assert _like_matches(like, name) == (re.fullmatch(regex, name, re.IGNORECASE | re.DOTALL) is not None)
+
+
+@pytest.mark.parametrize(
+    ("name", "matches"),
+    [("tenant_a", True), ("TENANT_B", True), ("tenant_", True), ("tenantx1", False), ("tenant", False),
+     ("my_tenant_a", False), ("tenant-a", False)],
+)  # fmt: skip
+def test_default_pattern_treats_underscore_literally(name, matches):
+    assert _like_matches(macros._glob_to_like("tenant_*"), name) is matches
+
+
+@given(st.text(max_size=20))
+def test_quoted_identifiers_and_strings_round_trip(value):
+    quoted = macros._quote_ident(value)
+    assert quoted.startswith('"') and quoted.endswith('"')
+    assert quoted[1:-1].replace('""', '"') == value
+    assert '"' not in quoted[1:-1].replace('""', "")
+    literal = macros._sql_string(value)
+    assert literal[1:-1].replace("''", "'") == value
+    assert "'" not in literal[1:-1].replace("''", "")
+
+
+TYPES = ["smallint", "integer", "bigint", "numeric(10,2)", "real", "double precision", "character(3)",
+         "character varying(20)", "text", "date", "timestamp without time zone",
+         "timestamp with time zone", "boolean", "jsonb"]  # fmt: skip
+
+
+@given(st.sampled_from(TYPES), st.sampled_from(TYPES))
+def test_widening_is_symmetric_and_idempotent(a, b):
+    wide = macros.widen_type(a, b)
+    assert wide == macros.widen_type(b, a)
+    assert macros.widen_type(a, a) == a
+    if wide is not None:
+        assert macros.widen_type(wide, a) == wide
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "wide"),
+    [("integer", "bigint", "bigint"), ("bigint", "numeric(12,2)", "numeric"), ("integer", "real", "real"),
+     ("character varying(20)", "character varying(255)", "text"), ("character(3)", "text", "text"),
+     ("date", "timestamp without time zone", "timestamp without time zone"),
+     ("timestamp without time zone", "timestamp with time zone", "timestamp with time zone"),
+     ("integer", "text", None), ("boolean", "integer", None), ("date", "integer", None)],
+)  # fmt: skip
+def test_widening_table(a, b, wide):
+    assert macros.widen_type(a, b) == wide
