@@ -19,7 +19,7 @@ import pytest
 from .config import HarnessConfig
 from .database import create_database, drop_database
 from .errors import ServerStartError
-from .runner import DEFAULT_PROJECT_DIR, DbtProject
+from .runner import DEFAULT_PROJECT_DIR, DbtProject, DbtResult
 from .server import DockerServer, Endpoint, Server, start_server
 from .tenants import DEMO_TENANTS, DatasetTruth, generate_tenants
 
@@ -212,3 +212,10 @@ def dbt_project(tenant_database: TenantDatabase, harness_config: HarnessConfig, 
         quiet=True,
     ) as project:
         yield project
+
+
+@pytest.fixture
+def dbt_run(dbt_project: DbtProject) -> DbtResult:
+    """The result of ``dbt run`` on ``tenant_database`` (raises DbtRunError, naming the failing
+    nodes, if the run fails)."""
+    return dbt_project.run()

@@ -38,6 +38,7 @@ class NodeResult:
     seconds: float
     rows_affected: int | None = None
     failures: int | None = None
+    compiled_code: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -53,6 +54,8 @@ class DbtResult:
     nodes: tuple[NodeResult, ...]
     seconds: float
     error: str | None = None
+    errors: tuple[str, ...] = ()  # error events dbt logged (run-operation reports only these)
+    warnings: tuple[str, ...] = ()
     raw: Any = field(default=None, repr=False, compare=False)
 
     @property
@@ -70,8 +73,12 @@ class DbtResult:
         lines = [f"dbt {' '.join(self.args)} failed"]
         if self.error:
             lines.append(f"  {self.error}")
-        for n in self.failed_nodes:
+        described = [n for n in self.failed_nodes if (n.message or "").strip()]
+        for n in described:
             lines.append(f"  {n.unique_id}: {n.status}: {(n.message or '').strip()}")
+        if not described:
+            lines.extend(f"  {e.strip()}" for e in self.errors[-5:])
+            lines.extend(f"  {n.unique_id}: {n.status}" for n in self.failed_nodes)
         return "\n".join(lines)
 
 
@@ -139,10 +146,11 @@ class DbtProject:
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             "DBT_VERSION_CHECK": "false",
         }
+        events = _EventLog()
         started = time.perf_counter()
         with _DBT_LOCK, _environment(env):
-            outcome = dbtRunner().invoke(cli)
-        result = _to_result(tuple(args), outcome, time.perf_counter() - started)
+            outcome = dbtRunner(callbacks=[events]).invoke(cli)
+        result = _to_result(tuple(args), outcome, time.perf_counter() - started, events)
         if check and not result.success:
             raise DbtRunError(result.describe_failure(), result=result)
         return result
@@ -182,7 +190,22 @@ def _environment(env: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def _to_result(args: tuple[str, ...], outcome: Any, seconds: float) -> DbtResult:
+class _EventLog:
+    """dbt event callback keeping the error and warning messages."""
+
+    def __init__(self):
+        self.errors: list[str] = []
+        self.warnings: list[str] = []
+
+    def __call__(self, event: Any) -> None:
+        level = event.info.level
+        if level == "error":
+            self.errors.append(event.info.msg)
+        elif level == "warn":
+            self.warnings.append(event.info.msg)
+
+
+def _to_result(args: tuple[str, ...], outcome: Any, seconds: float, events: _EventLog) -> DbtResult:
     nodes = []
     results = getattr(outcome.result, "results", None) or []
     for r in results:
@@ -197,8 +220,12 @@ def _to_result(args: tuple[str, ...], outcome: Any, seconds: float) -> DbtResult
                 seconds=float(r.execution_time or 0.0),
                 rows_affected=response.get("rows_affected") if isinstance(response, dict) else None,
                 failures=r.failures,
+                compiled_code=getattr(node, "compiled_code", None),
             )
         )
     error = None if outcome.exception is None else f"{type(outcome.exception).__name__}: {outcome.exception}"
     success = bool(outcome.success) and not any(n.failed for n in nodes)
-    return DbtResult(args, success, tuple(nodes), seconds, error=error, raw=outcome)
+    return DbtResult(
+        args, success, tuple(nodes), seconds, error=error, errors=tuple(events.errors),
+        warnings=tuple(events.warnings), raw=outcome,
+    )  # fmt: skip

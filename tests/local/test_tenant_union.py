@@ -28,7 +28,7 @@ def table_rows(db) -> list[tuple]:
 def test_batch_sizes_give_identical_tables(tenant_database, dbt_project):
     tables = {}
     for size in (1, 7, 9, 10, 11):
-        dbt_project.run("all_users", vars={"tenant_processing": {"batch_size": size}})
+        dbt_project.run("all_users", full_refresh=True, vars={"tenant_processing": {"batch_size": size}})
         tables[size] = table_rows(tenant_database)
     assert len(tables[10]) == tenant_database.truth.kept_rows
     assert all(t == tables[10] for t in tables.values())
@@ -75,8 +75,9 @@ def test_near_miss_schema_names_are_not_tenants(tenant_database, dbt_project):
 @pytest.mark.tenants(n=3, rows=2)
 def test_tenant_without_table_is_skipped_with_warning_or_error(tenant_database, dbt_project):
     sql(tenant_database, "create schema tenant_empty")
-    dbt_project.run("all_users")
+    result = dbt_project.run("all_users")
     assert len(table_rows(tenant_database)) == 6
+    assert any("tenant_empty" in w for w in result.warnings)
     with pytest.raises(DbtRunError, match="have no table users: tenant_empty"):
         dbt_project.run("all_users", vars={"tenant_processing": {"missing_table": "error"}})
 
@@ -118,3 +119,56 @@ def test_column_drift_becomes_typed_null_and_widened_type(tenant_database, dbt_p
     user_id_type = sql(tenant_database, "select format_type(atttypid, atttypmod) from pg_attribute "
                        "where attrelid = 'analytics.all_users'::regclass and attname = 'user_id'")  # fmt: skip
     assert user_id_type == [("bigint",)]
+
+
+@pytest.mark.tenants(n=4, rows=5, seed=2)
+def test_incremental_run_equals_full_refresh(tenant_database, dbt_project):
+    db = tenant_database
+    dbt_project.run("all_users")
+    # New rows, an updated row, a new tenant, a removed tenant.
+    sql(db, "insert into tenant_a.users (user_id, email, updated_at) values (100, 'New@X.com ', now())")
+    sql(db, "update tenant_b.users set email = 'changed@x.com', updated_at = now() where user_id = 2")
+    sql(db, f"create schema tenant_new; create table tenant_new.{USERS}; "
+        "insert into tenant_new.users (user_id, email, updated_at) values (1, 'a@b.c', now())")  # fmt: skip
+    sql(db, "drop schema tenant_c cascade")
+    columns = "tenant_id, user_id, email, first_name, last_name, account_status, updated_at"
+
+    dbt_project.run("all_users")
+    incremental = sql(db, f"select {columns} from analytics.all_users order by 1, 2")
+    runs = sql(db, "select incremental, rows_written from analytics.tenant_union_runs order by finished_at")
+    dbt_project.run("all_users", full_refresh=True)
+    full = sql(db, f"select {columns} from analytics.all_users order by 1, 2")
+
+    assert incremental == full
+    assert ("tenant_a", 100, "new@x.com") in [r[:3] for r in full]
+    assert ("tenant_b", 2, "changed@x.com") in [r[:3] for r in full]
+    assert not any(r[0] == "tenant_c" for r in full)
+    assert runs[-1][0] is True and runs[-1][1] < len(full) / 2  # it read the new rows, not all
+
+
+@pytest.mark.tenants(n=3, rows=2)
+def test_estimate_processing_time_is_calibrated_from_measured_builds(tenant_database, dbt_project):
+    args = ["run-operation", "estimate_processing_time", "--args", "{tenant_count: 100, avg_rows_per_tenant: 1000}"]
+    with pytest.raises(DbtRunError, match="no measured builds yet"):
+        dbt_project.invoke(*args)
+    dbt_project.run("all_users")
+    assert dbt_project.invoke(*args).success
+    with pytest.raises(DbtRunError, match="tenant_count must be a number >= 0"):
+        dbt_project.invoke("run-operation", "estimate_processing_time", "--args", "{tenant_count: x, avg_rows_per_tenant: 1}")
+
+
+def compiled(dbt_project, jinja: str) -> str:
+    return dbt_project.invoke("compile", "--inline", jinja).nodes[0].compiled_code.strip()
+
+
+@pytest.mark.tenants(n=3, rows=2)
+def test_seed_helper_macros(tenant_database, dbt_project):
+    sql(tenant_database, 'create schema "tenant_x""y"')
+    assert compiled(dbt_project, "{{ multitenant_analytics.get_tenant_table_ref('tenant_x\"y') }}") == '"tenant_x""y"."users"'
+    assert compiled(dbt_project, "{{ multitenant_analytics.get_tenant_table_ref('t', 'users', 'zeroetl') }}") == '"zeroetl"."t"."users"'
+    assert compiled(dbt_project, "{{ multitenant_analytics.validate_tenant_table_exists('users') }}") == "['tenant_x\"y']"
+    columns = compiled(dbt_project, "{% for c in multitenant_analytics.get_tenant_table_columns('tenant_b') %}{{ c.name }} {% endfor %}")
+    assert columns.split() == ["user_id", "email", "first_name", "last_name", "registration_date",
+                               "last_login_date", "account_status", "subscription_tier", "created_at", "updated_at"]
+    union = compiled(dbt_project, "{{ multitenant_analytics.union_zero_etl_tenant_tables('users') }}")
+    assert union.count("union all") == 2 and 'from "tenant_c"."users"' in union

@@ -1,26 +1,39 @@
 {% materialization tenant_union, default %}
     {#- Builds a table from a model that calls union_tenant_tables, one batch of tenants per
         statement and per transaction (bounded locks and memory at any tenant count), into a staging
-        table that is swapped in atomically at the end. A failed or interrupted run leaves the
-        previous table untouched; leftovers of such a run are dropped by the next one. -#}
+        table; the last step, in one transaction, swaps it in (full build) or applies it to the
+        existing table (incremental). A failed or interrupted run leaves the previous table
+        untouched; the next run drops the leftovers.
+
+        Config: tenant_table ('users'), batch_size (var tenant_processing.batch_size), and for
+        incremental builds incremental_column (e.g. 'updated_at') with unique_key (default
+        ['tenant_id', 'user_id']): each tenant reads only rows at or past its own watermark (the
+        max of that column in the existing table); a new tenant is backfilled whole; rows of tenants
+        no longer processed are removed. --full-refresh rebuilds from scratch. -#}
     {%- set target_relation = this.incorporate(type='table') -%}
     {%- set existing_relation = load_cached_relation(this) -%}
     {%- set staging = make_intermediate_relation(target_relation, suffix='__tenant_staging') -%}
     {%- set backup = make_backup_relation(target_relation, 'table', suffix='__tenant_backup') -%}
     {%- set table_name = config.get('tenant_table', 'users') -%}
-    {%- set cfg = multitenant_analytics.tenant_config() -%}
-    {%- set batch_size = config.get('batch_size') or cfg.batch_size -%}
+    {%- set batch_size = config.get('batch_size') or multitenant_analytics.tenant_config().batch_size -%}
     {%- set show_progress = var('logging', {}).get('show_tenant_progress', true) -%}
+    {%- set incremental_column = config.get('incremental_column') -%}
+    {%- set unique_key = config.get('unique_key') or ['tenant_id', 'user_id'] -%}
+    {%- set incremental = incremental_column is not none and existing_relation is not none and not should_full_refresh() -%}
 
     {%- set begin_marker = '/* tenant_union:begin */' -%}
     {%- set end_marker = '/* tenant_union:end */' -%}
     {%- if sql.count(begin_marker) != 1 or sql.count(end_marker) != 1 -%}
-        {{ exceptions.raise_compiler_error("tenant_union: model " ~ model.name ~ " must call multitenant_analytics.union_tenant_tables() exactly once. Hint: select ... from ({{ multitenant_analytics.union_tenant_tables('" ~ table_name ~ "') }}) as unioned") }}
+        {{ exceptions.raise_compiler_error("tenant_union: model " ~ model.name ~ " must call multitenant_analytics.union_tenant_tables() exactly once. Hint: with unioned as ({{ multitenant_analytics.union_tenant_tables('" ~ table_name ~ "') }}) select ... from unioned") }}
     {%- endif -%}
     {%- set head = sql.split(begin_marker)[0] -%}
     {%- set tail = sql.split(end_marker)[1] -%}
 
     {%- set plan = multitenant_analytics.tenant_union_plan(table_name, config.get('tenant_columns')) -%}
+    {%- if incremental_column is not none and incremental_column not in plan.types -%}
+        {{ exceptions.raise_compiler_error("tenant_union: incremental_column '" ~ incremental_column ~ "' is not a column of " ~ table_name ~ " (columns: " ~ (plan.columns | join(', ')) ~ ").") }}
+    {%- endif -%}
+    {%- set watermarks = multitenant_analytics._tenant_watermarks(existing_relation, incremental_column) if incremental else none -%}
     {%- set batches = multitenant_analytics.tenant_batches(plan.tenants, batch_size) -%}
     {% do multitenant_analytics.log_tenant_processing_stats(table_name, plan.tenants | length, batch_size, batches | length) %}
 
@@ -33,7 +46,7 @@
     {%- set started = modules.datetime.datetime.now() -%}
     {%- for batch in batches -%}
         {%- set batch_started = modules.datetime.datetime.now() -%}
-        {%- set query = head ~ multitenant_analytics.render_tenant_union(plan, batch) ~ tail -%}
+        {%- set query = head ~ multitenant_analytics.render_tenant_union(plan, batch, watermarks, incremental_column) ~ tail -%}
         {%- if loop.first -%}
             {%- set statement_sql = get_create_table_as_sql(False, staging, query) -%}
         {%- else -%}
@@ -49,33 +62,74 @@
         {%- endif -%}
     {%- endfor -%}
     {% do adapter.cache_added(staging) %}
-    {% do create_indexes(staging) %}
 
-    {#- The swap: both renames in one explicit transaction, so a reader sees the old table or the
-        new one, never none, and a failure between them changes nothing. -#}
-    {%- set swap -%}
-        begin;
-        {% if existing_relation is not none -%}
-        alter table {{ existing_relation }} rename to {{ backup.identifier }};
-        {% endif -%}
-        alter table {{ staging }} rename to {{ target_relation.identifier }};
-        commit;
-    {%- endset -%}
-    {% call statement('main') -%}
-        {{ swap }}
-    {%- endcall %}
-    {% if existing_relation is not none %}
-        {% do adapter.cache_renamed(existing_relation, backup) %}
-    {% endif %}
-    {% do adapter.cache_renamed(staging, target_relation) %}
+    {%- if incremental -%}
+        {#- Apply the delta in one transaction: replaced rows out, new rows in, tenants that are no
+            longer processed out. Only the target and staging are locked, whatever the tenant count. -#}
+        {%- set key_match = [] -%}
+        {%- for k in unique_key -%}
+            {%- do key_match.append('existing.' ~ multitenant_analytics._quote_ident(k) ~ ' = delta.' ~ multitenant_analytics._quote_ident(k)) -%}
+        {%- endfor -%}
+        {%- set tenant_names = [] -%}
+        {%- for t in plan.tenants -%}{%- do tenant_names.append(multitenant_analytics._sql_string(t.name)) -%}{%- endfor -%}
+        {%- set apply -%}
+            begin;
+            delete from {{ existing_relation }} as existing
+            using {{ staging }} as delta
+            where {{ key_match | join(' and ') }};
+            delete from {{ existing_relation }}
+            where tenant_id not in ({{ tenant_names | join(', ') }});
+            insert into {{ existing_relation }} select * from {{ staging }};
+            drop table {{ staging }};
+            commit;
+        {%- endset -%}
+        {% call statement('main') -%}
+            {{ apply }}
+        {%- endcall %}
+        {% do adapter.cache_dropped(staging) %}
+    {%- else -%}
+        {% do create_indexes(staging) %}
+        {#- The swap: both renames in one explicit transaction, so a reader sees the old table or
+            the new one, never none, and a failure between them changes nothing. -#}
+        {%- set swap -%}
+            begin;
+            {% if existing_relation is not none -%}
+            alter table {{ existing_relation }} rename to {{ backup.identifier }};
+            {% endif -%}
+            alter table {{ staging }} rename to {{ target_relation.identifier }};
+            commit;
+        {%- endset -%}
+        {% call statement('main') -%}
+            {{ swap }}
+        {%- endcall %}
+        {% if existing_relation is not none %}
+            {% do adapter.cache_renamed(existing_relation, backup) %}
+        {% endif %}
+        {% do adapter.cache_renamed(staging, target_relation) %}
+    {%- endif -%}
 
     {{ run_hooks(post_hooks, inside_transaction=True) }}
-    {% do apply_grants(target_relation, config.get('grants'), should_revoke=true) %}
+    {% do apply_grants(target_relation, config.get('grants'), should_revoke=not incremental) %}
     {% do persist_docs(target_relation, model) %}
     {% do adapter.commit() %}
     {% do adapter.drop_relation(backup) %}
     {{ run_hooks(post_hooks, inside_transaction=False) }}
 
-    {{ log("tenant_union " ~ model.name ~ ": " ~ total.rows ~ " rows from " ~ (plan.tenants | length) ~ " tenants in " ~ ((modules.datetime.datetime.now() - started).total_seconds() | round(2)) ~ " s", info=true) }}
+    {%- set seconds = (modules.datetime.datetime.now() - started).total_seconds() -%}
+    {{ log("tenant_union " ~ model.name ~ ": " ~ ("incremental, " if incremental else "") ~ total.rows ~ " rows from " ~ (plan.tenants | length) ~ " tenants in " ~ (seconds | round(2)) ~ " s", info=true) }}
+    {% do multitenant_analytics._record_tenant_union_run(target_relation, plan.tenants | length, batches | length, batch_size, total.rows, seconds, incremental) %}
     {{ return({'relations': [target_relation]}) }}
 {% endmaterialization %}
+
+{% macro _tenant_watermarks(relation, column) %}
+    {#- {tenant_id: max(column)} of the existing table, in one query returning one JSON value. -#}
+    {%- set query -%}
+        select coalesce(json_object_agg(tenant_id, watermark)::text, '{}')
+        from (
+            select tenant_id, max({{ multitenant_analytics._quote_ident(column) }}) as watermark
+            from {{ relation }}
+            group by tenant_id
+        ) as per_tenant
+    {%- endset -%}
+    {{ return(fromjson(run_query(query).columns[0].values()[0])) }}
+{% endmacro %}

@@ -82,17 +82,25 @@
     }) }}
 {% endmacro %}
 
-{% macro render_tenant_union(plan, tenants) %}
-    {#- The flat UNION ALL of `tenants` (a slice of plan.tenants). The quoting of _sql_string and
-        _quote_ident is inlined: a macro call per tenant is what makes compile time grow. -#}
+{% macro render_tenant_union(plan, tenants, watermarks=none, watermark_column=none) %}
+    {#- The flat UNION ALL of `tenants` (a slice of plan.tenants). With `watermarks` (tenant ->
+        value), a tenant that has one reads only rows whose `watermark_column` is at or past it.
+        The quoting of _sql_string and _quote_ident is inlined: a macro call per tenant is what
+        makes compile time grow. -#}
     {%- set table = multitenant_analytics._quote_ident(plan.table_name) -%}
+    {%- if watermarks is not none -%}
+        {%- set filter_column = multitenant_analytics._quote_ident(watermark_column) -%}
+        {%- set filter_type = plan.types[watermark_column] -%}
+    {%- endif -%}
     {%- set parts = [] -%}
     {%- for t in tenants -%}
-        {%- do parts.append(
-            "select cast('" ~ t.name.replace("'", "''") ~ "' as varchar(128)) as tenant_id, "
+        {%- set branch = "select cast('" ~ t.name.replace("'", "''") ~ "' as varchar(128)) as tenant_id, "
             ~ plan.select_lists[t.columns_json]
-            ~ ' from "' ~ t.name.replace('"', '""') ~ '".' ~ table
-        ) -%}
+            ~ ' from "' ~ t.name.replace('"', '""') ~ '".' ~ table -%}
+        {%- if watermarks is not none and watermarks.get(t.name) is not none -%}
+            {%- set branch = branch ~ ' where ' ~ filter_column ~ " >= cast('" ~ (watermarks[t.name] | string).replace("'", "''") ~ "' as " ~ filter_type ~ ")" -%}
+        {%- endif -%}
+        {%- do parts.append(branch) -%}
     {%- endfor -%}
     {{ return(parts | join('\nunion all\n')) }}
 {% endmacro %}

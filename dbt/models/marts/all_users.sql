@@ -1,4 +1,9 @@
-{{ config(materialized='tenant_union', tenant_table='users') }}
+{{ config(
+    materialized='tenant_union',
+    tenant_table='users',
+    incremental_column=('updated_at' if var('performance', {}).get('enable_incremental', true) else none),
+    unique_key=['tenant_id', 'user_id'],
+) }}
 
 -- No ORDER BY: a table has no order, and sorting a million rows costs seconds; readers sort.
 with unioned as (

@@ -1,0 +1,24 @@
+{% macro _record_tenant_union_run(relation, tenants, batches, batch_size, rows, seconds, incremental) %}
+    {#- One row per successful tenant_union build in <schema>.tenant_union_runs: the measured rates
+        that estimate_processing_time calibrates from, and a history to compare runs by. -#}
+    {%- set log_table = api.Relation.create(database=relation.database, schema=relation.schema, identifier='tenant_union_runs') -%}
+    {%- set sql -%}
+        create table if not exists {{ log_table }} (
+            model varchar(256) not null,
+            finished_at timestamp not null,
+            tenants integer not null,
+            batches integer not null,
+            batch_size integer not null,
+            rows_written bigint not null,
+            seconds double precision not null,
+            incremental boolean not null
+        );
+        insert into {{ log_table }} values (
+            {{ multitenant_analytics._sql_string(relation.identifier) }}, current_timestamp,
+            {{ tenants }}, {{ batches }}, {{ batch_size }}, {{ rows }}, {{ seconds }}, {{ incremental }}
+        );
+    {%- endset -%}
+    {#- auto_begin: dbt's transaction flag must be on for adapter.commit() (run_query leaves it off). -#}
+    {% do adapter.execute(sql, auto_begin=True) %}
+    {% do adapter.commit() %}
+{% endmacro %}
