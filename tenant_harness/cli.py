@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import os
 import signal
 import sys
 import time
@@ -90,7 +92,9 @@ def _connected(config: HarnessConfig) -> tuple[Endpoint, str]:
             f"no server: nothing was started here (no {state_file.state_path()}) and no DSN was given. "
             "Hint: run `tenant-harness up` first, or pass --dsn / set TENANT_HARNESS_DSN."
         )
-    return saved.endpoint, saved.database
+    # The state file never holds a password: it comes from the environment, as libpq's does.
+    password = os.environ.get("PGPASSWORD", "")
+    return dataclasses.replace(saved.endpoint, password=password), saved.database
 
 
 def _fail(exc: Exception) -> None:

@@ -8,6 +8,7 @@ Markers (declared in the project's pytest.ini, also registered here):
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -105,14 +106,18 @@ class TenantSet:
     seed: int = 42
     jitter: float = 0.0
     null_id_every: int = 0
+    tenant_names: tuple[str, ...] | None = None  # explicit schema names instead of n
 
     @property
     def template_name(self) -> str:
-        jitter = str(self.jitter).replace(".", "p")
-        return f"th_tpl_{self.n}_{self.rows}_{self.seed}_{jitter}_{self.null_id_every}"
+        # A digest, not the names: schema names may hold anything, database names should not.
+        digest = hashlib.sha1(repr(self).encode()).hexdigest()[:12]
+        return f"th_tpl_{len(self.names) if self.tenant_names else self.n}_{self.rows}_{digest}"
 
     @property
     def names(self) -> Any:
+        if self.tenant_names is not None:
+            return list(self.tenant_names)
         return DEMO_TENANTS if self.n == 3 else self.n
 
 

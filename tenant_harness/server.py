@@ -101,9 +101,20 @@ def wait_until_ready(conninfo: str, *, timeout: float = _READY_TIMEOUT_S, proc=N
             last = exc
             time.sleep(0.02)
     raise ServerStartError(
-        f"PostgreSQL at {conninfo!r} did not answer 'select 1' within {timeout:.0f} s: {last}"
+        f"PostgreSQL at {_redact(conninfo)!r} did not answer 'select 1' within {timeout:.0f} s: "
+        f"{_redact_text(str(last), conninfo)}"
         f"{_log_tail(log)}"
     )
+
+
+def _redact(conninfo: str) -> str:
+    params = conninfo_to_dict(conninfo)
+    return make_conninfo(conninfo, password="****") if params.get("password") else conninfo
+
+
+def _redact_text(text: str, conninfo: str) -> str:
+    password = conninfo_to_dict(conninfo).get("password")
+    return text.replace(str(password), "****") if password else text
 
 
 def _log_tail(log: Path | None, lines: int = 15) -> str:
@@ -203,6 +214,7 @@ class EmbeddedServer(Server):
         base_dir: str | os.PathLike | None = None,
         port: int | None = None,
         user: str = "postgres",
+        password: str | None = None,
         detached: bool = False,
     ):
         self.bin_dir = find_pg_bin()
@@ -212,6 +224,7 @@ class EmbeddedServer(Server):
         self.log_path = self.base_dir / "postgres.log"
         self.requested_port = port
         self.user = user
+        self.password = password or ""
         self.detached = detached
         self.proc: subprocess.Popen | None = None
         self.pid: int | None = None
@@ -229,7 +242,7 @@ class EmbeddedServer(Server):
             self._initdb()
             for attempt in range(3):
                 port = self.requested_port or free_port()
-                self.endpoint = Endpoint(host="127.0.0.1", port=port, user=self.user)
+                self.endpoint = Endpoint(host="127.0.0.1", port=port, user=self.user, password=self.password)
                 self._launch(port)
                 try:
                     wait_until_ready(self.conninfo(), proc=self.proc, log=self.log_path)
@@ -251,16 +264,26 @@ class EmbeddedServer(Server):
         self.socket_dir.mkdir(parents=True, exist_ok=True)
         cmd = [
             str(self.bin_dir / "initdb"), "-D", str(self.data_dir),
-            "-U", self.user, "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions",
+            "-U", self.user, "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions",
         ]  # fmt: skip
+        pwfile = self.base_dir / "pwfile"
+        if self.password:
+            # TCP logins need the password; the private socket stays trusted for the owner.
+            with os.fdopen(os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+                f.write(self.password)
+            cmd += ["--auth-host=scram-sha-256", "--auth-local=trust", f"--pwfile={pwfile}"]
+        else:
+            cmd += ["-A", "trust"]
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=_drop_root)
         except subprocess.SubprocessError as exc:
+            pwfile.unlink(missing_ok=True)
             raise ServerStartError(
                 f"could not start initdb as an unprivileged user: {exc}. Hint: as root, user "
                 "namespaces must be allowed (user.max_user_namespaces > 0); or run as a non-root "
                 "user, or set TENANT_HARNESS_DSN."
             ) from exc
+        pwfile.unlink(missing_ok=True)
         if done.returncode != 0:
             tail = "\n  ".join((done.stdout + done.stderr).strip().splitlines()[-15:])
             raise ServerStartError(

@@ -264,6 +264,8 @@ def generate_tenants(
     with psycopg.connect(conninfo) as conn:
         _check_free(conn, [s.name for s in specs], replace=replace)
         _create_truth_table(conn)
+        if replace:
+            conn.execute(f"delete from {TRUTH_SCHEMA}.tenant_rows where tenant_id = any(%s)", ([s.name for s in specs],))
     chunks = list(_chunks(specs, min(commit_every, max(1, len(specs) // workers))))
     with _progress(progress, len(specs)) as advance:
         if workers == 1 or len(chunks) == 1:

@@ -36,7 +36,11 @@
         {{ exceptions.warn(msg ~ " (skipped; missing_table: warn)") }}
     {%- endif -%}
     {%- if unreadable -%}
-        {{ exceptions.raise_compiler_error("get_filtered_tenant_schemas: no SELECT privilege on " ~ table_name ~ " in " ~ (unreadable | length) ~ " tenant(s): " ~ (unreadable[:10] | join(', ')) ~ ". Hint: grant usage/select to " ~ target.user ~ ", or exclude them (tenant_processing.exclude_tenants).") }}
+        {%- set msg = "get_filtered_tenant_schemas: no USAGE/SELECT privilege on " ~ table_name ~ " in " ~ (unreadable | length) ~ " tenant(s): " ~ (unreadable[:10] | join(', ')) ~ ((' ...') if unreadable | length > 10 else '') -%}
+        {%- if cfg.unreadable_tenant == 'error' -%}
+            {{ exceptions.raise_compiler_error(msg ~ ". Hint: grant usage/select to " ~ target.user ~ ", exclude them (tenant_processing.exclude_tenants), or set unreadable_tenant: warn to skip them.") }}
+        {%- endif -%}
+        {{ exceptions.warn(msg ~ " (skipped; unreadable_tenant: warn)") }}
     {%- endif -%}
 
     {%- if usable | length > cfg.max_tenant_limit -%}

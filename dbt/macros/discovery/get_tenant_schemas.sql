@@ -35,11 +35,17 @@
                 ), '[]') as columns_json
             from pg_catalog.pg_namespace as n
             left join pg_catalog.pg_class as c
-                -- A lookup by name per schema, not a join on (relname, relnamespace): with catalog
-                -- statistics stale after a bulk load the join was planned as 50M-row nested loop.
-                on
-                    c.oid = to_regclass(format('%I.%I', n.nspname, {{ multitenant_analytics._sql_string(table_name) }}))
-                    and c.relkind in ('r', 'p', 'v', 'm', 'f')
+                -- A correlated lookup by (name, schema) per tenant: always an index probe. A plain
+                -- join was planned as a 50M-row nested loop with catalog statistics stale after a
+                -- bulk load; to_regclass() would fail on schemas we may not use.
+                on c.oid = (
+                    select t.oid
+                    from pg_catalog.pg_class as t
+                    where
+                        t.relnamespace = n.oid
+                        and t.relname = {{ multitenant_analytics._sql_string(table_name) }}
+                        and t.relkind in ('r', 'p', 'v', 'm', 'f')
+                )
             where n.nspname ilike {{ multitenant_analytics._sql_string(multitenant_analytics._glob_to_like(pattern)) }} escape '!'
         ) as tenant
     {%- endset -%}

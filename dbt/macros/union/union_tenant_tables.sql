@@ -36,13 +36,16 @@
     {%- endfor -%}
 
     {#- Output columns: first-seen order over tenants in name order; types widened over all tenants. -#}
+    {%- set overrides = var('tenant_column_types', {}) -%}
     {%- set types = {} -%}
     {%- set order = [] -%}
     {%- for key, cols in layouts.items() -%}
         {%- for name, type in cols.items() -%}
             {%- if name not in types -%}
-                {%- do types.update({name: type}) -%}
+                {%- do types.update({name: overrides.get(name, type)}) -%}
                 {%- do order.append(name) -%}
+            {%- elif name in overrides -%}
+                {#- The configured type wins; every tenant's column is cast to it. -#}
             {%- else -%}
                 {%- set wider = multitenant_analytics.widen_type(types[name], type) -%}
                 {%- if wider is none -%}
@@ -52,8 +55,6 @@
             {%- endif -%}
         {%- endfor -%}
     {%- endfor -%}
-    {%- set overrides = var('tenant_column_types', {}) -%}
-    {%- do types.update(overrides) -%}
     {%- if columns is not none -%}
         {%- for name in columns if name not in types -%}
             {{ exceptions.raise_compiler_error("tenant_union_plan: column '" ~ name ~ "' is in no tenant's " ~ table_name ~ ". Hint: columns present: " ~ (order | join(', ')) ~ ".") }}

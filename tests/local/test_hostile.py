@@ -1,0 +1,150 @@
+"""Hostile input and faults: correct output or a clear error, nothing lost, nothing left behind."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+
+import psycopg
+import pytest
+from psycopg import sql as q
+
+from tenant_harness.errors import DbtRunError
+from tenant_harness.runner import DbtProject
+from tenant_harness.tenants import expected_all_users, plan_tenants
+
+pytestmark = pytest.mark.local
+
+HOSTILE = (
+    "Tenant_A", "TENANT_a", "tenant_ spaced", 'tenant_x"y', "tenant_o'brien", "tenant_x; drop table users",
+    "tenant_日本語", "tenant_back\\slash", "tenant_" + "z" * 56, "tenant_%pct", "tenant__double",
+)  # fmt: skip
+COLUMNS = ("tenant_id, user_id, email, first_name, last_name, registration_date, last_login_date, "
+           "account_status, subscription_tier, created_at, updated_at")  # fmt: skip
+
+
+def run_sql(conninfo: str, statement, params=None) -> list[tuple]:
+    with psycopg.connect(conninfo) as conn:
+        cur = conn.execute(statement, params)
+        return cur.fetchall() if cur.description else []
+
+
+@pytest.mark.tenants(tenant_names=HOSTILE, rows=3, seed=9)
+def test_hostile_schema_names_are_quoted_and_kept_exactly(tenant_database, dbt_project):
+    assert len(HOSTILE[8].encode()) == 63  # the longest name PostgreSQL keeps whole
+    dbt_project.run()
+    dbt_project.test()
+    actual = run_sql(tenant_database.conninfo, f"select {COLUMNS} from analytics.all_users")
+    specs = plan_tenants(list(HOSTILE), rows=3, seed=9)
+    assert sorted(actual, key=lambda r: (r[0], r[1])) == expected_all_users(9, specs)
+    assert {r[0] for r in actual} == set(HOSTILE)  # tenant_id is the exact schema name
+    # Nothing was injected: every tenant still has its table.
+    tables = run_sql(tenant_database.conninfo, "select count(*) from pg_class where relname = 'users'")
+    assert tables == [(len(HOSTILE),)]
+
+
+@pytest.mark.tenants(n=3, rows=2)
+def test_empty_table_and_extra_columns(tenant_database, dbt_project):
+    conninfo = tenant_database.conninfo
+    run_sql(conninfo, "truncate tenant_a.users")
+    run_sql(conninfo, "alter table tenant_b.users add column shoe_size integer")
+    result = dbt_project.run("all_users")
+    assert result.success
+    counts = dict(run_sql(conninfo, "select tenant_id, count(*) from analytics.all_users group by 1"))
+    assert counts == {"tenant_b": 2, "tenant_c": 2}
+    with pytest.raises(DbtRunError, match="assert_every_tenant_present"):  # an empty tenant is flagged
+        dbt_project.test()
+
+
+@pytest.mark.tenants(n=3, rows=2)
+def test_conflicting_column_types_are_a_clear_error(tenant_database, dbt_project):
+    run_sql(tenant_database.conninfo, "alter table tenant_b.users alter column email type integer using 0")
+    with pytest.raises(DbtRunError, match="column users.email has types .* no safe common type"):
+        dbt_project.run("all_users")
+    dbt_project.run("all_users", vars={"tenant_column_types": {"email": "text"}})
+
+
+@pytest.mark.tenants(n=3, rows=2)
+def test_unknown_setting_is_a_clear_error(tenant_database, dbt_project):
+    with pytest.raises(DbtRunError, match="unknown setting tenant_processing.batchsize"):
+        dbt_project.run("all_users", vars={"tenant_processing": {"batchsize": 10}})
+
+
+@pytest.mark.tenants(n=3, rows=2)
+def test_unreadable_tenant_fails_or_is_skipped_by_config(tenant_database, dbt_work_dir):
+    admin = tenant_database.conninfo
+    run_sql(admin, "create role analyst login")
+    run_sql(admin, q.SQL("grant create on database {} to analyst").format(q.Identifier(tenant_database.name)))
+    for tenant in ("tenant_a", "tenant_b"):
+        run_sql(admin, f"grant usage on schema {tenant} to analyst; grant select on {tenant}.users to analyst")
+    endpoint = dataclasses.replace(tenant_database.endpoint, user="analyst")
+    with DbtProject(env=endpoint.dbt_env(tenant_database.name), work_dir=dbt_work_dir, quiet=True) as project:
+        with pytest.raises(DbtRunError, match=r"no USAGE/SELECT privilege on users in 1 tenant\(s\): tenant_c"):
+            project.run("all_users")
+        result = project.run("all_users", vars={"tenant_processing": {"unreadable_tenant": "warn"}})
+    assert any("tenant_c" in w for w in result.warnings)
+    counts = dict(run_sql(admin, "select tenant_id, count(*) from analytics.all_users group by 1"))
+    assert counts == {"tenant_a": 2, "tenant_b": 2}
+
+
+def _when_reading(conninfo: str, tenant: str, statement: str):
+    """A thread body: wait until a dbt batch is reading ``tenant`` (its view sleeps), then run
+    ``statement``."""
+
+    def body():
+        deadline = time.monotonic() + 30
+        probe = "select count(*) from pg_stat_activity where pid <> pg_backend_pid() and state = 'active' and query like %s"
+        while time.monotonic() < deadline:
+            if run_sql(conninfo, probe, (f'%"{tenant}"."users"%',))[0][0]:
+                run_sql(conninfo, statement)
+                return
+            time.sleep(0.02)
+
+    return body
+
+
+@pytest.mark.tenants(n=6, rows=2)
+def test_tenant_dropped_mid_run_fails_the_run_and_keeps_the_last_good_table(tenant_database, dbt_project):
+    conninfo = tenant_database.conninfo
+    dbt_project.run("all_users")
+    before = run_sql(conninfo, "select tenant_id, user_id from analytics.all_users order by 1, 2")
+    # tenant_b's table sleeps when read, so the run is mid-way when tenant_f disappears.
+    run_sql(conninfo, "alter table tenant_b.users rename to users_data; create view tenant_b.users as "
+            "select * from tenant_b.users_data where pg_sleep(1) is not null")  # fmt: skip
+    dropper = threading.Thread(target=_when_reading(conninfo, "tenant_b", "drop schema tenant_f cascade"))
+    dropper.start()
+    try:
+        with pytest.raises(DbtRunError, match="tenant_f"):
+            dbt_project.run("all_users", full_refresh=True, vars={"tenant_processing": {"batch_size": 1}})
+    finally:
+        dropper.join()
+    assert run_sql(conninfo, "select tenant_id, user_id from analytics.all_users order by 1, 2") == before
+    dbt_project.run("all_users", full_refresh=True)  # the next run succeeds, no manual cleanup
+    tenants = {r[0] for r in run_sql(conninfo, "select distinct tenant_id from analytics.all_users")}
+    assert tenants == {"tenant_a", "tenant_b", "tenant_c", "tenant_d", "tenant_e"}
+
+
+@pytest.mark.tenants(n=4, rows=2)
+def test_connection_lost_mid_batch_keeps_the_previous_table(tenant_database, dbt_project):
+    conninfo = tenant_database.conninfo
+    dbt_project.run("all_users")
+    before = run_sql(conninfo, "select tenant_id, user_id, dbt_loaded_at from analytics.all_users order by 1, 2")
+    run_sql(conninfo, "alter table tenant_c.users rename to users_data; create view tenant_c.users as "
+            "select * from tenant_c.users_data where pg_sleep(2) is not null")  # fmt: skip
+
+    kill = ("select pg_terminate_backend(pid) from pg_stat_activity "
+            "where pid <> pg_backend_pid() and query like '%insert into%tenant_c%'")
+    killer = threading.Thread(target=_when_reading(conninfo, "tenant_c", kill))
+    killer.start()
+    try:
+        with pytest.raises(DbtRunError):
+            dbt_project.run("all_users", full_refresh=True, vars={"tenant_processing": {"batch_size": 1}})
+    finally:
+        killer.join()
+    after = run_sql(conninfo, "select tenant_id, user_id, dbt_loaded_at from analytics.all_users order by 1, 2")
+    assert after == before
+    run_sql(conninfo, "drop view tenant_c.users; alter table tenant_c.users_data rename to users")
+    dbt_project.run("all_users", full_refresh=True)
+    leftovers = run_sql(conninfo, "select relname from pg_class where relname like 'all\\_users\\_\\_%'")
+    assert leftovers == []

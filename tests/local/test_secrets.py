@@ -1,0 +1,49 @@
+"""A password reaches the server and nowhere else: not dbt's output or logs, errors, or state."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from click.testing import CliRunner
+
+from tenant_harness.cli import main
+from tenant_harness.database import create_database
+from tenant_harness.errors import DbtRunError, ServerStartError
+from tenant_harness.runner import DbtProject
+from tenant_harness.server import EmbeddedServer, ExistingServer
+from tenant_harness.tenants import generate_tenants
+
+pytestmark = pytest.mark.local
+
+
+def test_password_never_leaks(tmp_path, monkeypatch, capfd):
+    secret = f"pw-{uuid.uuid4().hex}"
+    monkeypatch.setenv("TENANT_HARNESS_STATE_DIR", str(tmp_path / "state"))
+    seen: list[str] = []
+    with EmbeddedServer(password=secret).start() as server:
+        create_database(server.endpoint, "multitenant_analytics")
+        generate_tenants(server.endpoint.conninfo("multitenant_analytics"))
+        dsn = server.endpoint.conninfo("multitenant_analytics")
+        assert secret in dsn  # it is really used ...
+        with pytest.raises(ServerStartError) as wrong:
+            ExistingServer(dsn=dsn.replace(secret, secret + "x")).start()
+        seen.append(str(wrong.value))
+        with DbtProject(env=server.endpoint.dbt_env("multitenant_analytics"), work_dir=tmp_path / "dbt") as project:
+            project.debug()
+            project.run()
+            with pytest.raises(DbtRunError) as failed:
+                project.run(vars={"tenant_processing": {"batch_size": 0}})
+            seen.append(str(failed.value))
+        runner = CliRunner()
+        for args in (["up", "--dsn", dsn, "--replace"], ["run"], ["verify"], ["exec", "--", "debug"]):
+            # After `up`, commands find the server in the state file and the password in PGPASSWORD.
+            result = runner.invoke(main, args, catch_exceptions=False, env={"PGPASSWORD": secret})
+            assert result.exit_code == 0, result.output
+            seen.append(result.output)
+        seen.append((tmp_path / "state" / "state.json").read_text())
+        runner.invoke(main, ["down"])
+    captured = capfd.readouterr()
+    seen += [captured.out, captured.err]
+    seen += [p.read_text(errors="replace") for p in (tmp_path / "dbt").rglob("*") if p.is_file()]
+    assert all(secret not in text for text in seen)  # ... and never shown
