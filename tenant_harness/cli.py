@@ -54,7 +54,7 @@ _replace = click.option("--replace", is_flag=True, help="Drop and recreate tenan
     "--project-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help=f"The dbt project.  [default: {DEFAULT_PROJECT_DIR}]",
+    help=f"The dbt project.  [default: TENANT_HARNESS_PROJECT_DIR, else {DEFAULT_PROJECT_DIR}]",
 )
 @click.pass_context
 def main(ctx: click.Context, project_dir: Path | None) -> None:
@@ -75,7 +75,7 @@ def _config(ctx: click.Context, **given) -> HarnessConfig:
 def _project(config: HarnessConfig, endpoint: Endpoint, database: str, **kw) -> DbtProject:
     return DbtProject(
         env=endpoint.dbt_env(database),
-        project_dir=config.project_dir or DEFAULT_PROJECT_DIR,
+        project_dir=config.project_dir,
         vars=config.dbt_vars(),
         **kw,
     )

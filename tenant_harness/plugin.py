@@ -20,7 +20,7 @@ import pytest
 from .config import HarnessConfig
 from .database import create_database, drop_database
 from .errors import ServerStartError
-from .runner import DEFAULT_PROJECT_DIR, DbtProject, DbtResult
+from .runner import DbtProject, DbtResult
 from .server import DockerServer, Endpoint, Server, start_server
 from .tenants import DEMO_TENANTS, DatasetTruth, generate_tenants
 
@@ -211,7 +211,7 @@ def dbt_project(tenant_database: TenantDatabase, harness_config: HarnessConfig, 
     limit = max(tenant_database.spec.n, 2000)  # the project's safety stop, raised for big sets
     with DbtProject(
         env=tenant_database.dbt_env(),
-        project_dir=harness_config.project_dir or DEFAULT_PROJECT_DIR,
+        project_dir=harness_config.project_dir,
         vars={"tenant_processing": {"max_tenant_limit": limit}},
         work_dir=dbt_work_dir,
         quiet=True,

@@ -27,6 +27,11 @@ DEFAULT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt"
 _FAILED = {"error", "fail", "runtime error"}
 
 
+def default_project_dir() -> Path:
+    """``TENANT_HARNESS_PROJECT_DIR`` if set (e.g. a mutated copy), else this checkout's dbt/."""
+    return Path(os.environ.get("TENANT_HARNESS_PROJECT_DIR") or DEFAULT_PROJECT_DIR)
+
+
 @dataclass(frozen=True)
 class NodeResult:
     """One node of a dbt command: a model built, a test run, ..."""
@@ -85,6 +90,7 @@ class DbtResult:
 class DbtProject:
     """A dbt project bound to one database, run in-process.
 
+    ``project_dir`` defaults to :func:`default_project_dir`.
     ``env`` holds the variables ``profiles.yml`` reads (see ``Endpoint.dbt_env``); ``vars`` is passed
     as ``--vars``. dbt's target/ and logs/ go to a private folder (``work_dir``, a new temporary
     folder by default, removed by :meth:`close`) so concurrent harnesses never share them.
@@ -94,14 +100,14 @@ class DbtProject:
         self,
         *,
         env: Mapping[str, str],
-        project_dir: str | os.PathLike = DEFAULT_PROJECT_DIR,
+        project_dir: str | os.PathLike | None = None,
         profiles_dir: str | os.PathLike | None = None,
         vars: Mapping[str, Any] | None = None,
         target: str | None = None,
         work_dir: str | os.PathLike | None = None,
         quiet: bool = False,
     ):
-        self.project_dir = Path(project_dir).resolve()
+        self.project_dir = Path(project_dir or default_project_dir()).resolve()
         if not (self.project_dir / "dbt_project.yml").exists():
             raise DbtRunError(
                 f"no dbt_project.yml in {self.project_dir}. Hint: pass --project-dir pointing at "

@@ -11,7 +11,9 @@ from types import SimpleNamespace
 
 import jinja2
 
-MACRO_DIR = Path(__file__).resolve().parents[2] / "dbt" / "macros"
+from tenant_harness.runner import default_project_dir
+
+MACRO_DIR = default_project_dir() / "macros"
 
 
 class CompilerError(Exception):
