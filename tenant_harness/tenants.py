@@ -138,7 +138,9 @@ def tenant_rows(
     """
     rng = _rng(seed, tenant)
     n_invalid = sum(rng.random() < invalid_ratio for _ in range(rows))
-    domain = "".join(c for c in tenant.lower() if c.isalnum()) or "tenant"
+    # ASCII only: lower() on non-ASCII letters depends on the database's locale (C folds ASCII only),
+    # and the truth must not.
+    domain = "".join(c for c in tenant.lower() if c.isascii() and c.isalnum()) or "tenant"
     out = []
     for uid in range(1, rows + n_invalid + 1):
         messy = rng.random() < messy_ratio

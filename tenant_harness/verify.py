@@ -1,4 +1,8 @@
-"""Verification SQL: each ``sql/verification/*.sql`` file is a query that returns zero rows on pass."""
+"""Verification SQL: each ``sql/verification/*.sql`` file is a query that returns zero rows on pass.
+
+A file's leading comment describes the check; a ``-- requires: relation[, relation]`` line in it names
+relations the check needs (e.g. the generator's truth): where one is missing the check is skipped.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import psycopg
 from psycopg import sql
 
 DEFAULT_SQL_DIR = Path(__file__).resolve().parent.parent / "sql" / "verification"
-_TRUTH_TABLE = "harness_truth.tenant_rows"
+_REQUIRES = "requires:"
 
 
 @dataclass(frozen=True)
@@ -30,13 +34,18 @@ class CheckResult:
         return self.status != "fail"
 
 
-def _description(text: str) -> str:
-    lines = []
+def _header(text: str) -> tuple[str, list[str]]:
+    """(description, required relations) from a file's leading comment."""
+    lines, requires = [], []
     for line in text.splitlines():
         if not line.startswith("--"):
             break
-        lines.append(line.lstrip("- ").strip())
-    return " ".join(lines)
+        body = line.lstrip("- ").strip()
+        if body.startswith(_REQUIRES):
+            requires += [r.strip() for r in body[len(_REQUIRES) :].split(",") if r.strip()]
+        else:
+            lines.append(body)
+    return " ".join(lines), requires
 
 
 def run_checks(
@@ -47,16 +56,16 @@ def run_checks(
     sample: int = 5,
 ) -> list[CheckResult]:
     """Run every verification query with ``schema`` (where dbt built the models) first on the
-    search_path. Checks that need the generator's truth are skipped where it is absent."""
+    search_path. Checks whose required relations are absent are skipped."""
     files = sorted(Path(sql_dir).glob("*.sql"))
     results = []
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(sql.SQL("set search_path to {}, public").format(sql.Identifier(schema)))
-        has_truth = conn.execute("select to_regclass(%s) is not null", (_TRUTH_TABLE,)).fetchone()[0]
         for path in files:
             text = path.read_text().strip().rstrip(";")
-            description = _description(text)
-            if _TRUTH_TABLE in text and not has_truth:
+            description, requires = _header(text)
+            present = [conn.execute("select to_regclass(%s) is not null", (r,)).fetchone()[0] for r in requires]
+            if not all(present):
                 results.append(CheckResult(path.stem, description, "skip", 0, (), (), 0.0))
                 continue
             started = time.perf_counter()

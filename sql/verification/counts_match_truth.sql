@@ -1,5 +1,6 @@
 -- Tenants whose row count in all_users differs from what the generator says the model must keep.
 -- Needs the generator's truth (harness_truth.tenant_rows); skipped in databases without it.
+-- requires: harness_truth.tenant_rows
 select
     coalesce(truth.tenant_id, output.tenant_id) as tenant_id,
     truth.expected_rows,

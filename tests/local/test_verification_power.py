@@ -25,8 +25,10 @@ def _tamper(conninfo: str, sql: str) -> dict[str, str]:
         ("delete from analytics.all_users where tenant_id = 'tenant_c'", "tenants_all_present"),
         ("update analytics.all_users set email = upper(email) where user_id = 1", "values_are_clean"),
         ("update analytics.all_users set email = null where user_id = 2", "no_null_keys"),
+        ("update analytics.all_users set dbt_loaded_at = dbt_loaded_at - interval '1 day' where user_id = 3",
+         "loaded_in_last_run"),
     ],
-    ids=["lost-row", "duplicated-row", "lost-tenant", "unclean-email", "null-email"],
+    ids=["lost-row", "duplicated-row", "lost-tenant", "unclean-email", "null-email", "stale-row"],
 )
 def test_each_check_catches_its_fault(tenant_database, dbt_project, tampering, caught_by):
     dbt_project.run()
