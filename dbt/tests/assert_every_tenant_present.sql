@@ -4,14 +4,16 @@
 
 with discovered as (
     {%- if tenants %}
-    select tenant_id
-    from (values
-        {%- for t in tenants %}
-        ({{ multitenant_analytics._sql_string(t.name) }}){{ "," if not loop.last }}
-        {%- endfor %}
-    ) as tenants (tenant_id)
+        select tenant_id
+        from (
+            values
+            {%- for t in tenants %}
+                ({{ multitenant_analytics._sql_string(t.name) }}){{ "," if not loop.last }}
+            {%- endfor %}
+        ) as tenants (tenant_id)
     {%- else %}
-    select cast(null as varchar(128)) as tenant_id where false
+        select cast(null as varchar(128)) as tenant_id
+        where false
     {%- endif %}
 )
 
