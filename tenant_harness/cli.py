@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import signal
 import sys
@@ -25,6 +26,7 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
+from . import report as run_report
 from . import state as state_file
 from .config import HarnessConfig
 from .database import create_database, database_exists
@@ -47,6 +49,13 @@ _backend = click.option(
     "--backend", type=click.Choice(["embedded", "docker"]), help="Server to start when no DSN is given."
 )
 _replace = click.option("--replace", is_flag=True, help="Drop and recreate tenant schemas that exist.")
+_report = click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write report.json, report.md and report.png (rows per tenant, time per batch) here.",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,10 +65,20 @@ _replace = click.option("--replace", is_flag=True, help="Drop and recreate tenan
     default=None,
     help=f"The dbt project.  [default: TENANT_HARNESS_PROJECT_DIR, else {DEFAULT_PROJECT_DIR}]",
 )
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Settings file.  [default: TENANT_HARNESS_CONFIG, else ./tenant-harness.toml if present]",
+)
 @click.pass_context
-def main(ctx: click.Context, project_dir: Path | None) -> None:
-    """Verify schema-per-tenant dbt macros against a real PostgreSQL with generated tenants."""
-    ctx.obj = {"project_dir": project_dir}
+def main(ctx: click.Context, project_dir: Path | None, config_file: Path | None) -> None:
+    """Verify schema-per-tenant dbt macros against a real PostgreSQL with generated tenants.
+
+    Settings: flag > TENANT_HARNESS_* environment variable > tenant-harness.toml > default
+    (`tenant-harness config` shows the effective ones and where each comes from)."""
+    ctx.obj = {"project_dir": project_dir, "config_file": config_file}
     # A terminating signal unwinds like Ctrl-C, so servers are stopped and folders removed.
     signal.signal(signal.SIGTERM, _interrupt)
 
@@ -69,7 +88,7 @@ def _interrupt(signum, frame):
 
 
 def _config(ctx: click.Context, **given) -> HarnessConfig:
-    return HarnessConfig.build(project_dir=ctx.obj["project_dir"], **given)
+    return HarnessConfig.build(config_file=ctx.obj["config_file"], project_dir=ctx.obj["project_dir"], **given)
 
 
 def _project(config: HarnessConfig, endpoint: Endpoint, database: str, **kw) -> DbtProject:
@@ -156,6 +175,23 @@ def _generate(endpoint: Endpoint, database: str, config: HarnessConfig, *, repla
     )  # fmt: skip
 
 
+@main.command("config")
+@click.pass_context
+def show_config(ctx):
+    """Print the effective settings, where each comes from, and the dbt vars they imply
+    (passwords masked)."""
+    with _errors():
+        config = _config(ctx)
+        table = Table(title="effective configuration")
+        for col in ("setting", "value", "from"):
+            table.add_column(col)
+        for name, value in config.redacted().items():
+            shown = ", ".join(value) if isinstance(value, tuple) else "" if value is None else str(value)
+            table.add_row(name, shown, config.sources.get(name, "default"))
+        console.print(table)
+        console.print(f"dbt --vars: {json.dumps(config.dbt_vars())}")
+
+
 @main.command()
 @click.option("--force", is_flag=True, help="Forget the state file even if the server is not found.")
 def down(force):
@@ -207,12 +243,19 @@ def debug(ctx, dsn):
 @_batch
 @click.option("--select", "-s", "select", multiple=True, help="dbt node selection.")
 @click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
+@_report
 @click.pass_context
-def run(ctx, dsn, batch_size, select, full_refresh):
-    """dbt run: build the models (the seed's --step2)."""
+def run(ctx, dsn, batch_size, select, full_refresh, report_dir):
+    """dbt run: build the models (the seed's --step2), then print the run report."""
     args = ["run", *(["--select", *select] if select else []), *(["--full-refresh"] if full_refresh else [])]
     with _errors():
-        _exit_with(_dbt_command(ctx, tuple(args), dsn, batch_size))
+        config = _config(ctx, dsn=dsn, batch_size=batch_size)
+        endpoint, database = _connected(config)
+        with _project(config, endpoint, database) as project:
+            result = project.invoke(*args, check=False)
+        _exit_with(result)
+        if any(n.name == "all_users" for n in result.nodes):
+            _report_run(endpoint.conninfo(database), config.schema, report_dir)
 
 
 @main.command()
@@ -278,10 +321,11 @@ def _print_checks(checks: list[CheckResult]) -> None:
 @_dsn
 @_backend
 @_replace
+@_report
 @click.pass_context
-def demo(ctx, tenants, rows, seed, batch_size, dsn, backend, replace):
+def demo(ctx, tenants, rows, seed, batch_size, dsn, backend, replace, report_dir):
     """Everything in one go on a throwaway server: start, generate, dbt debug/run/test, verify,
-    print the per-tenant user counts and a timing summary, stop."""
+    print the per-tenant user counts and the run report (rows in/out, batches, time per phase), stop."""
     timings: list[tuple[str, float]] = []
 
     @contextlib.contextmanager
@@ -308,10 +352,19 @@ def demo(ctx, tenants, rows, seed, batch_size, dsn, backend, replace):
             with phase("verify"):
                 checks = run_checks(server.endpoint.conninfo(database), schema=config.schema)
             _print_checks(checks)
-            _print_counts(server.endpoint.conninfo(database), config.schema, truth.kept_by_tenant)
-        _print_timings(timings)
+            conninfo = server.endpoint.conninfo(database)
+            _print_counts(conninfo, config.schema, truth.kept_by_tenant)
+            _report_run(conninfo, config.schema, report_dir, truth=truth, phases=timings)
         if not all(c.passed for c in checks):
             sys.exit(1)
+
+
+def _report_run(conninfo: str, schema: str, report_dir: Path | None, **extra) -> None:
+    report = run_report.collect(conninfo, schema=schema, **extra)
+    console.print(run_report.summary_table(report))
+    if report_dir:
+        for path in run_report.write(report, report_dir):
+            console.print(f"wrote {path}")
 
 
 def _print_counts(conninfo: str, schema: str, expected: dict[str, int], limit: int = 10) -> None:
@@ -329,16 +382,6 @@ def _print_counts(conninfo: str, schema: str, expected: dict[str, int], limit: i
     shown = rows if len(rows) <= limit else rows[: limit // 2] + [("...", None)] + rows[-limit // 2 :]
     for tenant, count in shown:
         table.add_row(tenant, "" if count is None else str(count), str(expected.get(tenant, "")))
-    console.print(table)
-
-
-def _print_timings(timings: list[tuple[str, float]]) -> None:
-    table = Table(title="timing")
-    table.add_column("phase")
-    table.add_column("seconds", justify="right")
-    for name, seconds in timings:
-        table.add_row(name, f"{seconds:.2f}")
-    table.add_row("[bold]total[/]", f"[bold]{sum(s for _, s in timings):.2f}[/]")
     console.print(table)
 
 

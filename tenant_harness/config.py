@@ -1,50 +1,79 @@
-"""One frozen configuration per run. Precedence: explicit argument > environment > default.
+"""One frozen configuration per run.
 
-The environment is read when a config is built, never at import time. Secrets (passwords) are never
-stored here: they stay in the DSN given through the environment or come from PGPASSWORD.
+Precedence: explicit argument (a CLI flag) > ``TENANT_HARNESS_*`` environment variable > config file
+(``tenant-harness.toml``) > default. The environment and the file are read when a config is built,
+never at import time. Secrets are never taken from the file: a password comes from the environment
+(``TENANT_HARNESS_DSN`` or ``PGPASSWORD``).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
 ENV_PREFIX = "TENANT_HARNESS_"
+CONFIG_FILE = "tenant-harness.toml"
+_LISTS = ("include_tenants", "exclude_tenants")
 
 
 @dataclass(frozen=True)
 class HarnessConfig:
-    """Settings of one harness run (CLI command or test session)."""
+    """Settings of one harness run (CLI command or test session).
+
+    ``sources`` tells, per setting, where its value came from: flag, env, file or default.
+    """
 
     tenants: int = 3
     rows: int = 2
     seed: int = 42
     batch_size: int | None = None  # None: the dbt project's tenant_processing.batch_size
-    max_tenant_limit: int | None = None  # None: the project's (2000); raised for larger tenant sets
+    max_tenant_limit: int | None = None  # None: the project's (2000), raised for larger tenant sets
+    tenant_pattern: str | None = None  # None: the project's tenant_schema_pattern ('tenant_*')
+    include_tenants: tuple[str, ...] = ()
+    exclude_tenants: tuple[str, ...] = ()
     dsn: str | None = None
     backend: str = "embedded"
     database: str = "multitenant_analytics"
     schema: str = "analytics"
     project_dir: Path | None = None
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def build(cls, env: Mapping[str, str] | None = None, **given: Any) -> HarnessConfig:
-        """A config from explicit values (None means "not given") over TENANT_HARNESS_* variables."""
+    def build(
+        cls, env: Mapping[str, str] | None = None, *, config_file: str | os.PathLike | None = None, **given: Any
+    ) -> HarnessConfig:
+        """A config from explicit values (None means "not given") over TENANT_HARNESS_* variables over
+        the config file (``config_file``, else TENANT_HARNESS_CONFIG, else ./tenant-harness.toml)."""
         env = os.environ if env is None else env
+        from_file = _read_file(config_file or env.get(ENV_PREFIX + "CONFIG"))
         values: dict[str, Any] = {}
+        sources: dict[str, str] = {}
         for f in fields(cls):
-            raw = given.get(f.name)
-            if raw is None:
-                raw = env.get(ENV_PREFIX + f.name.upper())
-            if raw is None or raw == "":
+            if f.name == "sources":
                 continue
-            values[f.name] = _coerce(f.name, raw, f.type)
-        config = cls(**values)
+            for source, raw in (
+                ("flag", given.get(f.name)),
+                ("env", env.get(ENV_PREFIX + f.name.upper())),
+                ("file", from_file.get(f.name)),
+            ):
+                if raw is not None and raw != "" and raw != ():
+                    values[f.name] = _coerce(f.name, raw, str(f.type), source)
+                    sources[f.name] = source
+                    break
+            else:
+                sources[f.name] = "default"
+        config = cls(**values, sources=sources)
         config.validate()
         return config
 
@@ -52,8 +81,12 @@ class HarnessConfig:
         for name in ("tenants", "rows"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}.")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}. Hint: --batch-size 50.")
+        for name in ("batch_size", "max_tenant_limit"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} must be >= 1, got {value}. Hint: --batch-size 50.")
+        if self.backend not in ("embedded", "docker"):
+            raise ConfigError(f"backend must be 'embedded' or 'docker', got {self.backend!r}.")
 
     def dbt_vars(self) -> dict[str, Any]:
         """The --vars this config implies for the dbt project."""
@@ -63,29 +96,78 @@ class HarnessConfig:
         limit = self.max_tenant_limit or (self.tenants if self.tenants > 2000 else None)
         if limit:
             processing["max_tenant_limit"] = limit
-        return {"tenant_processing": processing} if processing else {}
+        if self.include_tenants:
+            processing["include_tenants"] = list(self.include_tenants)
+        if self.exclude_tenants:
+            processing["exclude_tenants"] = list(self.exclude_tenants)
+        out: dict[str, Any] = {"tenant_processing": processing} if processing else {}
+        if self.tenant_pattern:
+            out["tenant_schema_pattern"] = self.tenant_pattern
+        return out
 
     def redacted(self) -> dict[str, Any]:
         """The settings with any password in the DSN masked, for printing."""
         out = asdict(self)
+        out.pop("sources")
         if self.dsn:
-            from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-            params = conninfo_to_dict(self.dsn)
-            if params.get("password"):
-                out["dsn"] = make_conninfo(self.dsn, password="****")
+            out["dsn"] = _mask_dsn(self.dsn)
         return out
 
 
-def _coerce(name: str, raw: Any, annotation: Any) -> Any:
-    kind = str(annotation)
+def _mask_dsn(dsn: str) -> str:
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
     try:
-        if "int" in kind:
-            return raw if isinstance(raw, int) else int(str(raw).strip())
-        if "Path" in kind:
-            return Path(raw)
-    except ValueError as exc:
+        has_password = bool(conninfo_to_dict(dsn).get("password"))
+    except Exception:  # an unparsable DSN is reported where it is used; never print it raw
+        return "****"
+    return make_conninfo(dsn, password="****") if has_password else dsn
+
+
+def _read_file(path: str | os.PathLike | None) -> dict[str, Any]:
+    candidate = Path(path) if path else Path(CONFIG_FILE)
+    if not candidate.exists():
+        if path:
+            raise ConfigError(f"config file {candidate} does not exist. Hint: check --config / {ENV_PREFIX}CONFIG.")
+        return {}
+    try:
+        data = tomllib.loads(candidate.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {candidate} is not valid TOML: {exc}.") from exc
+    settings = data.get("harness", data)
+    known = {f.name for f in fields(HarnessConfig)} - {"sources"}
+    unknown = sorted(set(settings) - known)
+    if unknown:
         raise ConfigError(
-            f"{name} must be a whole number, got {raw!r} (from argument or {ENV_PREFIX}{name.upper()})."
-        ) from exc
-    return str(raw)
+            f"config file {candidate}: unknown setting(s) {', '.join(unknown)}. Hint: known settings are "
+            f"{', '.join(sorted(known))}."
+        )
+    if settings.get("dsn") and _mask_dsn(str(settings["dsn"])) != str(settings["dsn"]):
+        raise ConfigError(
+            f"config file {candidate}: the dsn holds a password. Hint: keep secrets out of files: "
+            f"set PGPASSWORD or {ENV_PREFIX}DSN in the environment."
+        )
+    return settings
+
+
+def _coerce(name: str, raw: Any, annotation: str, source: str) -> Any:
+    where = {"flag": "the command line", "env": f"{ENV_PREFIX}{name.upper()}", "file": CONFIG_FILE}[source]
+    try:
+        if name in _LISTS:
+            if isinstance(raw, str):
+                return tuple(part.strip() for part in raw.split(",") if part.strip())
+            if not isinstance(raw, (list, tuple)) or not all(isinstance(x, str) for x in raw):
+                raise ValueError
+            return tuple(raw)
+        if "int" in annotation:
+            if isinstance(raw, bool):
+                raise ValueError
+            return raw if isinstance(raw, int) else int(str(raw).strip())
+        if "Path" in annotation:
+            return Path(raw)
+        if not isinstance(raw, str):
+            raise ValueError
+    except ValueError as exc:
+        kind = "a list of names" if name in _LISTS else "a whole number" if "int" in annotation else "text"
+        raise ConfigError(f"{name} must be {kind}, got {raw!r} (from {where}).") from exc
+    return raw

@@ -43,6 +43,7 @@
     {% do adapter.drop_relation(backup) %}
 
     {%- set total = namespace(rows=0) -%}
+    {%- set batch_stats = [] -%}
     {%- set started = modules.datetime.datetime.now() -%}
     {%- for batch in batches -%}
         {%- set batch_started = modules.datetime.datetime.now() -%}
@@ -57,8 +58,10 @@
         {% do adapter.commit() %}
         {%- set rows = response.rows_affected if response.rows_affected is not none else 0 -%}
         {%- set total.rows = total.rows + rows -%}
+        {%- set batch_seconds = (modules.datetime.datetime.now() - batch_started).total_seconds() -%}
+        {%- do batch_stats.append([batch | length, rows, batch_seconds | round(4)]) -%}
         {%- if show_progress -%}
-            {{ log("tenant_union " ~ model.name ~ ": batch " ~ loop.index ~ "/" ~ loop.length ~ ", " ~ (batch | length) ~ " tenants (" ~ batch[0].name ~ " .. " ~ batch[-1].name ~ "), " ~ rows ~ " rows, " ~ ((modules.datetime.datetime.now() - batch_started).total_seconds() | round(2)) ~ " s", info=true) }}
+            {{ log("tenant_union " ~ model.name ~ ": batch " ~ loop.index ~ "/" ~ loop.length ~ ", " ~ (batch | length) ~ " tenants (" ~ batch[0].name ~ " .. " ~ batch[-1].name ~ "), " ~ rows ~ " rows, " ~ (batch_seconds | round(2)) ~ " s", info=true) }}
         {%- endif -%}
     {%- endfor -%}
     {% do adapter.cache_added(staging) %}
@@ -117,7 +120,7 @@
 
     {%- set seconds = (modules.datetime.datetime.now() - started).total_seconds() -%}
     {{ log("tenant_union " ~ model.name ~ ": " ~ ("incremental, " if incremental else "") ~ total.rows ~ " rows from " ~ (plan.tenants | length) ~ " tenants in " ~ (seconds | round(2)) ~ " s", info=true) }}
-    {% do multitenant_analytics._record_tenant_union_run(target_relation, plan.tenants | length, batches | length, batch_size, total.rows, seconds, incremental) %}
+    {% do multitenant_analytics._record_tenant_union_run(target_relation, plan.tenants | length, batches | length, batch_size, total.rows, seconds, incremental, batch_stats) %}
     {{ return({'relations': [target_relation]}) }}
 {% endmaterialization %}
 

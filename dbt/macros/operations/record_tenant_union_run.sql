@@ -1,6 +1,10 @@
-{% macro _record_tenant_union_run(relation, tenants, batches, batch_size, rows, seconds, incremental) %}
+{% macro _record_tenant_union_run(relation, tenants, batches, batch_size, rows, seconds, incremental, batch_stats) %}
     {#- One row per successful tenant_union build in <schema>.tenant_union_runs: the measured rates
-        that estimate_processing_time calibrates from, and a history to compare runs by. -#}
+        that estimate_processing_time calibrates from, a history to compare runs by, and per batch
+        [tenants, rows, seconds] as JSON for the run report. -#}
+    {#- varchar(65535) is the widest string Redshift has; past it (thousands of batches) none is kept. -#}
+    {%- set stats_json = batch_stats | tojson -%}
+    {%- set stats_sql = multitenant_analytics._sql_string(stats_json) if stats_json | length <= 65000 else 'null' -%}
     {%- set log_table = api.Relation.create(database=relation.database, schema=relation.schema, identifier='tenant_union_runs') -%}
     {%- set sql -%}
         create table if not exists {{ log_table }} (
@@ -11,11 +15,13 @@
             batch_size integer not null,
             rows_written bigint not null,
             seconds double precision not null,
-            incremental boolean not null
+            incremental boolean not null,
+            batch_stats varchar(65535)
         );
         insert into {{ log_table }} values (
             {{ multitenant_analytics._sql_string(relation.identifier) }}, current_timestamp,
-            {{ tenants }}, {{ batches }}, {{ batch_size }}, {{ rows }}, {{ seconds }}, {{ incremental }}
+            {{ tenants }}, {{ batches }}, {{ batch_size }}, {{ rows }}, {{ seconds }}, {{ incremental }},
+            {{ stats_sql }}
         );
     {%- endset -%}
     {#- auto_begin: dbt's transaction flag must be on for adapter.commit() (run_query leaves it off). -#}
