@@ -26,6 +26,7 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
+from . import redshift
 from . import report as run_report
 from . import state as state_file
 from .config import HarnessConfig
@@ -44,6 +45,12 @@ _seed = click.option("--seed", type=int, help="Generator seed; same seed, same d
 _batch = click.option("--batch-size", type=int, help="Tenants per SQL batch (dbt var).  [default: project's 50]")
 _dsn = click.option(
     "--dsn", help="Use an existing PostgreSQL server instead (also TENANT_HARNESS_DSN).", default=None
+)
+_target_opt = click.option(
+    "--target",
+    type=click.Choice(["local", "redshift"]),
+    default=None,
+    help="local: the harness's PostgreSQL; redshift: TENANT_HARNESS_REDSHIFT_* settings.  [default: local]",
 )
 _backend = click.option(
     "--backend", type=click.Choice(["embedded", "docker"]), help="Server to start when no DSN is given."
@@ -91,9 +98,26 @@ def _config(ctx: click.Context, **given) -> HarnessConfig:
     return HarnessConfig.build(config_file=ctx.obj["config_file"], project_dir=ctx.obj["project_dir"], **given)
 
 
-def _project(config: HarnessConfig, endpoint: Endpoint, database: str, **kw) -> DbtProject:
+@dataclasses.dataclass(frozen=True)
+class _Target:
+    """Where dbt and the verification SQL go: the local server, or Redshift."""
+
+    dbt_env: dict
+    conninfo: str
+    engine: str
+
+
+def _target(config: HarnessConfig) -> _Target:
+    if config.target == "redshift":
+        settings = redshift.load_settings()
+        return _Target(settings.dbt_env(config.schema), settings.conninfo(), "redshift")
+    endpoint, database = _connected(config)
+    return _Target(endpoint.dbt_env(database), endpoint.conninfo(database), "postgres")
+
+
+def _project(config: HarnessConfig, env: dict, **kw) -> DbtProject:
     return DbtProject(
-        env=endpoint.dbt_env(database),
+        env=env,
         project_dir=config.project_dir,
         vars=config.dbt_vars(),
         **kw,
@@ -216,10 +240,9 @@ def down(force):
     console.print(f"down: stopped {saved.kind} server at {saved.endpoint.redacted()}")
 
 
-def _dbt_command(ctx, args: tuple[str, ...], dsn, batch_size) -> DbtResult:
-    config = _config(ctx, dsn=dsn, batch_size=batch_size)
-    endpoint, database = _connected(config)
-    with _project(config, endpoint, database) as project:
+def _dbt_command(ctx, args: tuple[str, ...], dsn, target, batch_size=None) -> DbtResult:
+    config = _config(ctx, dsn=dsn, target=target, batch_size=batch_size)
+    with _project(config, _target(config).dbt_env) as project:
         return project.invoke(*args, check=False)
 
 
@@ -231,66 +254,71 @@ def _exit_with(result: DbtResult) -> None:
 
 @main.command()
 @_dsn
+@_target_opt
 @click.pass_context
-def debug(ctx, dsn):
+def debug(ctx, dsn, target):
     """dbt debug: check profile, project and connection (the seed's --step1)."""
     with _errors():
-        _exit_with(_dbt_command(ctx, ("debug",), dsn, None))
+        _exit_with(_dbt_command(ctx, ("debug",), dsn, target))
 
 
 @main.command()
 @_dsn
+@_target_opt
 @_batch
 @click.option("--select", "-s", "select", multiple=True, help="dbt node selection.")
 @click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
 @_report
 @click.pass_context
-def run(ctx, dsn, batch_size, select, full_refresh, report_dir):
+def run(ctx, dsn, target, batch_size, select, full_refresh, report_dir):
     """dbt run: build the models (the seed's --step2), then print the run report."""
     args = ["run", *(["--select", *select] if select else []), *(["--full-refresh"] if full_refresh else [])]
     with _errors():
-        config = _config(ctx, dsn=dsn, batch_size=batch_size)
-        endpoint, database = _connected(config)
-        with _project(config, endpoint, database) as project:
+        config = _config(ctx, dsn=dsn, target=target, batch_size=batch_size)
+        where = _target(config)
+        with _project(config, where.dbt_env) as project:
             result = project.invoke(*args, check=False)
         _exit_with(result)
         if any(n.name == "all_users" for n in result.nodes):
-            _report_run(endpoint.conninfo(database), config.schema, report_dir)
+            _report_run(where.conninfo, config.schema, report_dir)
 
 
 @main.command()
 @_dsn
+@_target_opt
 @click.option("--select", "-s", "select", multiple=True, help="dbt node selection.")
 @click.pass_context
-def test(ctx, dsn, select):
+def test(ctx, dsn, target, select):
     """dbt test: run the data tests (the seed's --step3)."""
     with _errors():
-        _exit_with(_dbt_command(ctx, ("test", *(["--select", *select] if select else [])), dsn, None))
+        _exit_with(_dbt_command(ctx, ("test", *(["--select", *select] if select else [])), dsn, target))
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @_dsn
+@_target_opt
 @click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED, required=True)
 @click.pass_context
-def exec(ctx, dsn, dbt_args):  # noqa: A001 - the command's name
+def exec(ctx, dsn, target, dbt_args):  # noqa: A001 - the command's name
     """Any dbt command against the harness's database, e.g. `exec -- show --select all_users`
     (the seed's --bastion-command)."""
     with _errors():
-        _exit_with(_dbt_command(ctx, tuple(dbt_args), dsn, None))
+        _exit_with(_dbt_command(ctx, tuple(dbt_args), dsn, target))
 
 
 @main.command()
 @_dsn
+@_target_opt
 @click.option("--schema", default=None, help="Schema dbt built the models in.  [default: analytics]")
 @click.option("--sql-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Folder of verification queries.  [default: sql/verification]")  # fmt: skip
 @click.pass_context
-def verify(ctx, dsn, schema, sql_dir):
+def verify(ctx, dsn, target, schema, sql_dir):
     """Run the verification SQL: each query must return zero rows."""
     with _errors():
-        config = _config(ctx, dsn=dsn, schema=schema)
-        endpoint, database = _connected(config)
-        checks = run_checks(endpoint.conninfo(database), schema=config.schema, **_sql_dir(sql_dir))
+        config = _config(ctx, dsn=dsn, target=target, schema=schema)
+        where = _target(config)
+        checks = run_checks(where.conninfo, schema=config.schema, engine=where.engine, **_sql_dir(sql_dir))
         _print_checks(checks)
         if not all(c.passed for c in checks):
             sys.exit(1)
@@ -344,7 +372,7 @@ def demo(ctx, tenants, rows, seed, batch_size, dsn, backend, replace, report_dir
             database = _prepare_database(server, config)
             with phase(f"generate {config.tenants} tenants x {config.rows} rows"):
                 truth = _generate(server.endpoint, database, config, replace=replace)
-            with _project(config, server.endpoint, database, quiet=config.tenants > 100) as project:
+            with _project(config, server.endpoint.dbt_env(database), quiet=config.tenants > 100) as project:
                 for step in ("debug", "run", "test"):
                     with phase(f"dbt {step}"):
                         result = project.invoke(step, check=False)

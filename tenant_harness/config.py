@@ -43,6 +43,7 @@ class HarnessConfig:
     include_tenants: tuple[str, ...] = ()
     exclude_tenants: tuple[str, ...] = ()
     dsn: str | None = None
+    target: str = "local"  # local (PostgreSQL) or redshift
     backend: str = "embedded"
     database: str = "multitenant_analytics"
     schema: str = "analytics"
@@ -85,6 +86,8 @@ class HarnessConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be >= 1, got {value}. Hint: --batch-size 50.")
+        if self.target not in ("local", "redshift"):
+            raise ConfigError(f"target must be 'local' or 'redshift', got {self.target!r}.")
         if self.backend not in ("embedded", "docker"):
             raise ConfigError(f"backend must be 'embedded' or 'docker', got {self.backend!r}.")
 

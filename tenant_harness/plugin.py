@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from . import redshift
 from .config import HarnessConfig
 from .database import create_database, drop_database
 from .errors import ServerStartError
@@ -24,8 +25,6 @@ from .runner import DbtProject, DbtResult
 from .server import DockerServer, Endpoint, Server, start_server
 from .tenants import DEMO_TENANTS, DatasetTruth, generate_tenants
 
-REDSHIFT_SETTINGS = ("TENANT_HARNESS_REDSHIFT_HOST", "TENANT_HARNESS_REDSHIFT_USER",
-                     "DBT_ENV_SECRET_REDSHIFT_PASSWORD")  # fmt: skip
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -61,7 +60,7 @@ def _load_hypothesis_profile() -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    missing = [name for name in REDSHIFT_SETTINGS if not os.environ.get(name)]
+    missing = redshift.missing_settings()
     if missing:
         skip = pytest.mark.skip(reason=f"Redshift suite needs {', '.join(missing)} (not set)")
         for item in items:

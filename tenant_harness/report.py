@@ -48,7 +48,11 @@ def collect(
     """The report of the last recorded build of ``model`` in ``schema``."""
     with psycopg.connect(conninfo) as conn:
         runs = sql.Identifier(schema, "tenant_union_runs")
-        if conn.execute("select to_regclass(%s)", (f"{schema}.tenant_union_runs",)).fetchone()[0] is None:
+        known = conn.execute(  # information_schema rather than to_regclass(): Redshift has none
+            "select count(*) from information_schema.tables where table_schema = %s and table_name = 'tenant_union_runs'",
+            (schema,),
+        ).fetchone()[0]
+        if not known:
             raise HarnessError(
                 f"no tenant_union build recorded in schema {schema!r}. Hint: run `tenant-harness run` first."
             )

@@ -247,6 +247,7 @@ def generate_tenants(
     workers: int = max(2, os.cpu_count() or 2),
     replace: bool = False,
     progress: bool = False,
+    bulk: str = "copy",
 ) -> DatasetTruth:
     """Create the tenant schemas in the database at ``conninfo`` and return the truth.
 
@@ -255,7 +256,11 @@ def generate_tenants(
     tenants because one transaction that creates thousands of tables runs out of lock slots. The truth is also written to
     ``harness_truth.tenant_rows`` so verification SQL can compare against it. ``replace`` drops
     existing schemas of the same names first; without it an existing schema is an error.
+    ``bulk="insert"`` loads with multi-row INSERTs instead, for servers without COPY FROM STDIN
+    (Amazon Redshift).
     """
+    if bulk not in _LOADERS:
+        raise ConfigError(f"bulk must be one of {', '.join(_LOADERS)}, got {bulk!r}.")
     if commit_every < 1:
         raise ConfigError(f"commit_every must be >= 1, got {commit_every}.")
     if workers < 1:
@@ -267,17 +272,19 @@ def generate_tenants(
         _check_free(conn, [s.name for s in specs], replace=replace)
         _create_truth_table(conn)
         if replace:
-            conn.execute(f"delete from {TRUTH_SCHEMA}.tenant_rows where tenant_id = any(%s)", ([s.name for s in specs],))
+            conn.execute(
+                sql.SQL("delete from {} where tenant_id in ({})").format(_TRUTH_TABLE, _literals(s.name for s in specs))
+            )
     chunks = list(_chunks(specs, min(commit_every, max(1, len(specs) // workers))))
     with _progress(progress, len(specs)) as advance:
         if workers == 1 or len(chunks) == 1:
-            results = [_load_chunk(conninfo, c, seed=seed, replace=replace, **ratios) for c in chunks]
+            results = [_load_chunk(conninfo, c, seed=seed, replace=replace, bulk=bulk, **ratios) for c in chunks]
             advance(len(specs))
         else:
             # The server parses COPY on one core per connection: several connections use them all.
             with ThreadPoolExecutor(workers) as pool:
                 futures = [
-                    pool.submit(_load_chunk, conninfo, c, seed=seed, replace=replace, **ratios)
+                    pool.submit(_load_chunk, conninfo, c, seed=seed, replace=replace, bulk=bulk, **ratios)
                     for c in chunks
                 ]
                 for future in as_completed(futures):
@@ -288,17 +295,19 @@ def generate_tenants(
 
 
 def _load_chunk(
-    conninfo: str, chunk: list[TenantSpec], *, seed: int, replace: bool, **ratios
+    conninfo: str, chunk: list[TenantSpec], *, seed: int, replace: bool, bulk: str, **ratios
 ) -> list[TenantTruth]:
     """Create and fill one chunk of tenants in one transaction."""
     truths = []
+    load = _LOADERS[bulk]
     with psycopg.connect(conninfo) as conn:
         _create_tables(conn, chunk, replace=replace)
         for spec in chunk:
             data = tenant_rows(spec.name, rows=spec.rows, seed=seed, null_ids=spec.null_ids, **ratios)
-            _copy(conn, spec.name, data)
+            load(conn, sql.Identifier(spec.name, "users"), USERS_COLUMNS, [source_values(r) for r in data]
+                 if bulk == "insert" else data)  # fmt: skip
             truths.append(_truth(spec, data))
-        _record_truth(conn, truths)
+        load(conn, _TRUTH_TABLE, _TRUTH_COLUMNS, [(t.name, t.source_rows, t.kept_rows) for t in truths])
     return truths
 
 
@@ -317,8 +326,8 @@ def _check_free(conn: psycopg.Connection, names: list[str], *, replace: bool) ->
     if replace:
         return
     taken = conn.execute(
-        "select nspname from pg_namespace where nspname = any(%s) order by 1", (names,)
-    ).fetchall()
+        sql.SQL("select nspname from pg_namespace where nspname in ({}) order by 1").format(_literals(names))
+    ).fetchall() if names else []
     if taken:
         shown = ", ".join(r[0] for r in taken[:5]) + (" ..." if len(taken) > 5 else "")
         raise ConfigError(
@@ -340,32 +349,46 @@ def _create_tables(conn: psycopg.Connection, chunk: list[TenantSpec], *, replace
     conn.execute(sql.SQL(";\n").join(statements).as_string(conn))
 
 
-def _copy(conn: psycopg.Connection, tenant: str, data: list[SourceRow]) -> None:
-    if not data:
+def _copy(conn: psycopg.Connection, table: sql.Composable, columns: Sequence[str], rows: list) -> None:
+    """COPY rows (SourceRows of a users table, or plain tuples) into ``table``."""
+    if not rows:
         return
-    query = sql.SQL("copy {} ({}) from stdin").format(
-        sql.Identifier(tenant, "users"), sql.SQL(", ").join(map(sql.Identifier, USERS_COLUMNS))
-    )
-    buf = io.StringIO()
-    buf.writelines(map(_copy_line, data))
+    query = sql.SQL("copy {} ({}) from stdin").format(table, sql.SQL(", ").join(map(sql.Identifier, columns)))
     with conn.cursor().copy(query) as copy:
-        copy.write(buf.getvalue())
+        if isinstance(rows[0], SourceRow):
+            buf = io.StringIO()
+            buf.writelines(map(_copy_line, rows))
+            copy.write(buf.getvalue())
+        else:
+            for row in rows:
+                copy.write_row(row)
+
+
+def _insert(conn: psycopg.Connection, table: sql.Composable, columns: Sequence[str], rows: list[tuple]) -> None:
+    """Multi-row INSERTs of 500 rows, for servers without COPY FROM STDIN."""
+    head = sql.SQL("insert into {} ({}) values ").format(table, sql.SQL(", ").join(map(sql.Identifier, columns)))
+    for start in range(0, len(rows), 500):
+        values = sql.SQL(", ").join(sql.SQL("({})").format(_literals(row)) for row in rows[start : start + 500])
+        conn.execute(head + values)
+
+
+_LOADERS = {"copy": _copy, "insert": _insert}
+_TRUTH_TABLE = sql.Identifier(TRUTH_SCHEMA, "tenant_rows")
+_TRUTH_COLUMNS = ("tenant_id", "source_rows", "expected_rows")
+
+
+def _literals(values: Iterable) -> sql.Composed:
+    return sql.SQL(", ").join(map(sql.Literal, values))
 
 
 def _create_truth_table(conn: psycopg.Connection) -> None:
-    conn.execute(f"create schema if not exists {TRUTH_SCHEMA}")
+    conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(TRUTH_SCHEMA)))
     conn.execute(
-        f"create table if not exists {TRUTH_SCHEMA}.tenant_rows ("
-        " tenant_id text primary key, source_rows integer not null, expected_rows integer not null)"
+        sql.SQL(
+            "create table if not exists {} ("
+            " tenant_id varchar(256) primary key, source_rows integer not null, expected_rows integer not null)"
+        ).format(_TRUTH_TABLE)
     )
-
-
-def _record_truth(conn: psycopg.Connection, truths: list[TenantTruth]) -> None:
-    with conn.cursor().copy(
-        f"copy {TRUTH_SCHEMA}.tenant_rows (tenant_id, source_rows, expected_rows) from stdin"
-    ) as copy:
-        for t in truths:
-            copy.write_row((t.name, t.source_rows, t.kept_rows))
 
 
 class _progress:

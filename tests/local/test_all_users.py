@@ -10,8 +10,10 @@ import pytest
 from tenant_harness.database import drop_database
 from tenant_harness.plugin import TenantDatabase, TenantSet
 from tenant_harness.runner import DbtProject, DbtResult
-from tenant_harness.tenants import expected_all_users, plan_tenants
+from tenant_harness.tenants import plan_tenants
 from tenant_harness.verify import run_checks
+
+from tests.suites import all_users_checks as checks
 
 pytestmark = pytest.mark.local
 
@@ -19,8 +21,7 @@ SETS = [
     TenantSet(),  # the seed's demo: tenant_a..c with 2 users each
     TenantSet(n=100, rows=20, seed=7, jitter=0.5, null_id_every=10),
 ]
-COLUMNS = ("tenant_id, user_id, email, first_name, last_name, registration_date, last_login_date, "
-           "account_status, subscription_tier, created_at, updated_at")  # fmt: skip
+TABLE = "analytics.all_users"
 
 
 @dataclass
@@ -29,9 +30,9 @@ class Built:
     run: DbtResult
     test: DbtResult
 
-    def query(self, sql: str, *params) -> list[tuple]:
+    def query(self, sql: str) -> list[tuple]:
         with psycopg.connect(self.db.conninfo) as conn:
-            return conn.execute(sql, params).fetchall()
+            return conn.execute(sql).fetchall()
 
 
 @pytest.fixture(scope="module", params=SETS, ids=lambda s: f"{s.n}-tenants")
@@ -53,45 +54,29 @@ def test_run_builds_both_models(built):
 
 
 def test_row_counts_per_tenant_equal_truth(built):
-    counts = dict(built.query("select tenant_id, count(*) from analytics.all_users group by 1"))
-    expected = {name: kept for name, kept in built.db.truth.kept_by_tenant.items() if kept}
-    assert counts == expected
+    checks.counts_equal_truth(built.query, TABLE, built.db.truth)
 
 
 def test_rows_equal_python_truth_row_by_row(built):
     spec = built.db.spec
     specs = plan_tenants(spec.names, rows=spec.rows, seed=spec.seed, jitter=spec.jitter,
                          null_id_every=spec.null_id_every)  # fmt: skip
-    actual = built.query(f"select {COLUMNS} from analytics.all_users order by tenant_id, user_id")
-    assert actual == expected_all_users(spec.seed, specs)
+    checks.rows_equal_python_truth(built.query, TABLE, spec.seed, specs)
 
 
 def test_invalid_rows_were_really_dropped(built):
     truth = built.db.truth
-    total = built.query("select count(*) from analytics.all_users")[0][0]
-    assert total == truth.kept_rows
+    assert built.query(f"select count(*) from {TABLE}")[0][0] == truth.kept_rows
     if built.db.spec.n > 3:  # the demo set has no invalid rows; the larger one must have some
         assert truth.source_rows > truth.kept_rows
 
 
 def test_no_duplicate_and_every_tenant_exactly_once(built):
-    dupes = built.query(
-        "select tenant_id, user_id from analytics.all_users group by 1, 2 having count(*) > 1"
-    )
-    assert dupes == []
-    tenants = [r[0] for r in built.query("select distinct tenant_id from analytics.all_users order by 1")]
-    assert tenants == sorted(t.name for t in built.db.truth.tenants if t.kept_rows)
+    checks.no_duplicates_and_every_tenant_once(built.query, TABLE, built.db.truth)
 
 
 def test_cleaned_values_are_clean(built):
-    dirty = built.query(
-        "select email, account_status, subscription_tier from analytics.all_users "
-        "where email <> lower(trim(email)) or account_status <> upper(trim(account_status)) "
-        "or subscription_tier <> lower(trim(subscription_tier)) or first_name <> trim(first_name)"
-    )
-    assert dirty == []
-    statuses = {r[0] for r in built.query("select distinct account_status from analytics.all_users")}
-    assert statuses <= {"ACTIVE", "INACTIVE", "SUSPENDED"}
+    checks.values_are_clean(built.query, TABLE)
     if built.db.spec.n > 3:
         assert sum(t.messy_rows for t in built.db.truth.tenants) > 0  # there was something to clean
 

@@ -42,12 +42,13 @@ DBT_SOURCES = [
 COMPILED_EXCLUDED_RULES = ("layout", "RF06")
 
 
-def repo_config(*, dbt: bool = False, exclude: tuple[str, ...] = ()) -> FluffConfig:
-    """The repository's .sqlfluff (plus dbt/.sqlfluff for ``dbt``), and nothing from the user's
-    home or the working directory, so the gate is the same on every machine."""
+def repo_config(*, dbt: bool = False, exclude: tuple[str, ...] = (), dbt_vars: dict | None = None) -> FluffConfig:
+    """The repository's .sqlfluff (plus dbt/.sqlfluff for ``dbt``, with ``dbt_vars`` as dbt vars),
+    and nothing from the user's home or the working directory, so the gate is the same everywhere."""
     configs = load_config_file(str(REPO), ".sqlfluff")
     if dbt:
         configs = load_config_file(str(DBT_DIR), ".sqlfluff", configs=configs)
+        configs.setdefault("templater", {}).setdefault("dbt", {})["context"] = dict(dbt_vars or {})
     if exclude:
         core = configs["core"]
         excluded = [r.strip() for r in str(core.get("exclude_rules") or "").split(",")]
@@ -96,7 +97,9 @@ def test_dbt_sources_lint_clean(tenant_database, monkeypatch, tmp_path):
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    linter = Linter(config=repo_config(dbt=True))
+    # The Zero-ETL model is disabled off Redshift; enable it, reading the test database itself.
+    zero_etl = {"enable_zero_etl_model": True, "zeroetl_database": tenant_database.name}
+    linter = Linter(config=repo_config(dbt=True, dbt_vars=zero_etl))
     # dbt keeps one adapter per database type for the whole process, bound to the database of the
     # dbt command that registered it (an earlier test's, long dropped); the templater would reuse
     # it. Drop it before, and after, so that no connection of ours outlives the test.

@@ -170,5 +170,5 @@ def test_seed_helper_macros(tenant_database, dbt_project):
     columns = compiled(dbt_project, "{% for c in multitenant_analytics.get_tenant_table_columns('tenant_b') %}{{ c.name }} {% endfor %}")
     assert columns.split() == ["user_id", "email", "first_name", "last_name", "registration_date",
                                "last_login_date", "account_status", "subscription_tier", "created_at", "updated_at"]
-    union = compiled(dbt_project, "{{ multitenant_analytics.union_zero_etl_tenant_tables('users') }}")
-    assert union.count("union all") == 2 and 'from "tenant_c"."users"' in union
+    union = compiled(dbt_project, "{{ multitenant_analytics.union_zero_etl_tenant_tables('users', zeroetl_database=target.database) }}")
+    assert union.count("union all") == 2 and f'from "{tenant_database.name}"."tenant_c"."users"' in union

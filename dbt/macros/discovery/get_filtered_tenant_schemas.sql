@@ -1,4 +1,4 @@
-{% macro get_filtered_tenant_schemas(table_name='users') %}
+{% macro get_filtered_tenant_schemas(table_name='users', database=none) %}
     {#- The tenants to process for `table_name`: discovered, then the configured filters applied, then
         tenants lacking the table skipped with a warning (or an error, by config). Stops with a clear
         error for zero tenants, for filter names that match no tenant, and past max_tenant_limit.
@@ -6,7 +6,7 @@
     {%- if not execute -%}{{ return([]) }}{%- endif -%}
     {%- set cfg = multitenant_analytics.tenant_config() -%}
     {%- set pattern = var('tenant_schema_pattern', 'tenant_*') -%}
-    {%- set found = multitenant_analytics.get_tenant_schemas(table_name, pattern) -%}
+    {%- set found = multitenant_analytics.get_tenant_schemas(table_name, pattern, database) -%}
     {%- set tenants = found -%}
 
     {%- if cfg.enable_tenant_filter -%}
@@ -47,7 +47,7 @@
         {{ exceptions.raise_compiler_error("get_filtered_tenant_schemas: " ~ (usable | length) ~ " tenants exceed max_tenant_limit " ~ cfg.max_tenant_limit ~ ". Hint: raise tenant_processing.max_tenant_limit or filter tenants.") }}
     {%- endif -%}
     {%- if usable | length == 0 -%}
-        {{ exceptions.raise_compiler_error("get_filtered_tenant_schemas: no tenant to process: " ~ (found | length) ~ " schema(s) match pattern '" ~ pattern ~ "' in database " ~ target.database ~ ", " ~ (usable | length) ~ " left after filters with table " ~ table_name ~ ". Hint: check tenant_schema_pattern, the filters, and that the tenants were loaded.") }}
+        {{ exceptions.raise_compiler_error("get_filtered_tenant_schemas: no tenant to process: " ~ (found | length) ~ " schema(s) match pattern '" ~ pattern ~ "' in database " ~ (database or target.database) ~ ", " ~ (usable | length) ~ " left after filters with table " ~ table_name ~ ". Hint: check tenant_schema_pattern, the filters, and that the tenants were loaded.") }}
     {%- endif -%}
     {{ return(usable) }}
 {% endmacro %}

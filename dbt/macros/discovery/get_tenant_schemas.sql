@@ -1,19 +1,41 @@
-{% macro get_tenant_schemas(table_name='users', pattern=none) %}
-    {#- Every schema whose name matches the tenant pattern, with whether it has `table_name`, whether
-        we may read it, and its columns: one metadata query, whatever the tenant count.
-        Returns a list of {name, has_table, readable, columns_json}; [] at parse time. -#}
-    {{ return(adapter.dispatch('get_tenant_schemas', 'multitenant_analytics')(table_name, pattern)) }}
+{% macro get_tenant_schemas(table_name='users', pattern=none, database=none) %}
+    {#- Every schema whose name matches the tenant pattern (in `database`, default the target's),
+        with whether it has `table_name`, whether we may read it, and its columns: one metadata
+        query, whatever the tenant count. Returns a list of {name, has_table, readable,
+        columns_json} in name order; [] at parse time.
+        With var `offline_tenants` ({names: [...], columns: [[name, type], ...]}) no query is made:
+        for compiling without a database (e.g. for Redshift, offline). -#}
+    {%- if not execute -%}{{ return([]) }}{%- endif -%}
+    {%- set offline = var('offline_tenants', none) -%}
+    {%- if offline is not none -%}
+        {{ return(multitenant_analytics._offline_tenant_schemas(offline, pattern)) }}
+    {%- endif -%}
+    {%- set pattern = pattern or var('tenant_schema_pattern', 'tenant_*') -%}
+    {{ return(adapter.dispatch('get_tenant_schemas', 'multitenant_analytics')(table_name, pattern, database or target.database)) }}
 {% endmacro %}
 
-{% macro default__get_tenant_schemas(table_name, pattern) %}
+{% macro default__get_tenant_schemas(table_name, pattern, database) %}
     {{ exceptions.raise_compiler_error("get_tenant_schemas: no discovery query for adapter '" ~ adapter.type() ~ "'. Hint: add a " ~ adapter.type() ~ "__get_tenant_schemas macro.") }}
 {% endmacro %}
 
-{% macro postgres__get_tenant_schemas(table_name, pattern) %}
+{% macro _offline_tenant_schemas(offline, pattern) %}
+    {%- set columns_json = (offline.get('columns') or []) | tojson -%}
+    {%- set rx = modules.re.compile(multitenant_analytics._glob_regex(pattern or var('tenant_schema_pattern', 'tenant_*')), modules.re.IGNORECASE + modules.re.DOTALL) -%}
+    {%- set tenants = [] -%}
+    {%- for name in offline.get('names') or [] if rx.fullmatch(name) -%}
+        {%- do tenants.append({'name': name, 'has_table': true, 'readable': true, 'columns_json': columns_json}) -%}
+    {%- endfor -%}
+    {{ return(tenants) }}
+{% endmacro %}
+
+{% macro postgres__get_tenant_schemas(table_name, pattern, database) %}
     {#- pg_catalog rather than information_schema: the views filter by privilege row by row and are
-        several times slower with thousands of schemas. -#}
+        several times slower with thousands of schemas. Tenants live in the current database:
+        PostgreSQL cannot read another database's catalog. -#}
     {%- if not execute -%}{{ return([]) }}{%- endif -%}
-    {%- set pattern = pattern or var('tenant_schema_pattern', 'tenant_*') -%}
+    {%- if database | lower != target.database | lower -%}
+        {{ exceptions.raise_compiler_error("get_tenant_schemas: PostgreSQL reads tenants from the current database only, got database '" ~ database ~ "' (connected to '" ~ target.database ~ "'). Hint: on PostgreSQL set zeroetl_database to the target's database.") }}
+    {%- endif -%}
     {#- One row, one JSON value: agate's type inference over 10,000 rows would cost seconds. -#}
     {%- set query -%}
         select coalesce(json_agg(json_build_array(
@@ -54,4 +76,66 @@
         {%- do tenants.append({'name': row[0], 'has_table': row[1], 'readable': row[2], 'columns_json': row[3]}) -%}
     {%- endfor -%}
     {{ return(tenants) }}
+{% endmacro %}
+
+{% macro redshift__get_tenant_schemas(table_name, pattern, database) %}
+    {#- Redshift: the cross-database catalogue views SVV_ALL_SCHEMAS / SVV_ALL_TABLES /
+        SVV_ALL_COLUMNS, which also cover a Zero-ETL database (three-part names into another
+        database's information_schema do not work on Redshift). One query, a row per column.
+        Privileges are not checked here: an unreadable tenant fails the run at its batch. -#}
+    {%- if not execute -%}{{ return([]) }}{%- endif -%}
+    {%- set query -%}
+        select
+            s.schema_name,
+            t.table_name is not null as has_table,
+            c.column_name,
+            c.data_type,
+            c.character_maximum_length,
+            c.numeric_precision,
+            c.numeric_scale
+        from svv_all_schemas as s
+        left join svv_all_tables as t
+            on
+                s.database_name = t.database_name
+                and s.schema_name = t.schema_name
+                and t.table_name = {{ multitenant_analytics._sql_string(table_name) }}
+        left join svv_all_columns as c
+            on
+                t.database_name = c.database_name
+                and t.schema_name = c.schema_name
+                and t.table_name = c.table_name
+        where
+            s.database_name = {{ multitenant_analytics._sql_string(database) }}
+            and lower(s.schema_name) like lower({{ multitenant_analytics._sql_string(multitenant_analytics._glob_to_like(pattern)) }}) escape '!'
+        order by s.schema_name, c.ordinal_position
+    {%- endset -%}
+    {%- set tenants = [] -%}
+    {%- set current = namespace(name=none, has_table=false, columns=[]) -%}
+    {%- for row in run_query(query).rows -%}
+        {%- if row[0] != current.name -%}
+            {%- if current.name is not none -%}
+                {%- do tenants.append({'name': current.name, 'has_table': current.has_table, 'readable': true, 'columns_json': current.columns | tojson}) -%}
+            {%- endif -%}
+            {%- set current.name = row[0] -%}
+            {%- set current.has_table = row[1] -%}
+            {%- set current.columns = [] -%}
+        {%- endif -%}
+        {%- if row[2] is not none -%}
+            {%- do current.columns.append([row[2], multitenant_analytics._redshift_type(row[3], row[4], row[5], row[6])]) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if current.name is not none -%}
+        {%- do tenants.append({'name': current.name, 'has_table': current.has_table, 'readable': true, 'columns_json': current.columns | tojson}) -%}
+    {%- endif -%}
+    {{ return(tenants) }}
+{% endmacro %}
+
+{% macro _redshift_type(data_type, char_length, precision, scale) %}
+    {#- A column type as PostgreSQL's format_type spells it, from SVV_ALL_COLUMNS' parts. -#}
+    {%- if data_type in ['character varying', 'character'] and char_length is not none -%}
+        {{ return(data_type ~ '(' ~ (char_length | int) ~ ')') }}
+    {%- elif data_type == 'numeric' and precision is not none -%}
+        {{ return('numeric(' ~ (precision | int) ~ ',' ~ ((scale or 0) | int) ~ ')') }}
+    {%- endif -%}
+    {{ return(data_type) }}
 {% endmacro %}

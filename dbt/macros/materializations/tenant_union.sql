@@ -5,7 +5,8 @@
         existing table (incremental). A failed or interrupted run leaves the previous table
         untouched; the next run drops the leftovers.
 
-        Config: tenant_table ('users'), batch_size (var tenant_processing.batch_size), and for
+        Config: tenant_table ('users'), tenant_database (read tenants from another database, as the
+        model's union does), batch_size (var tenant_processing.batch_size), and for
         incremental builds incremental_column (e.g. 'updated_at') with unique_key (default
         ['tenant_id', 'user_id']): each tenant reads only rows at or past its own watermark (the
         max of that column in the existing table); a new tenant is backfilled whole; rows of tenants
@@ -29,11 +30,11 @@
     {%- set head = sql.split(begin_marker)[0] -%}
     {%- set tail = sql.split(end_marker)[1] -%}
 
-    {%- set plan = multitenant_analytics.tenant_union_plan(table_name, config.get('tenant_columns')) -%}
+    {%- set plan = multitenant_analytics.tenant_union_plan(table_name, config.get('tenant_columns'), config.get('tenant_database')) -%}
     {%- if incremental_column is not none and incremental_column not in plan.types -%}
         {{ exceptions.raise_compiler_error("tenant_union: incremental_column '" ~ incremental_column ~ "' is not a column of " ~ table_name ~ " (columns: " ~ (plan.columns | join(', ')) ~ ").") }}
     {%- endif -%}
-    {%- set watermarks = multitenant_analytics._tenant_watermarks(existing_relation, incremental_column) if incremental else none -%}
+    {%- set watermarks = multitenant_analytics.tenant_watermarks(existing_relation, incremental_column) if incremental else none -%}
     {%- set batches = multitenant_analytics.tenant_batches(plan.tenants, batch_size) -%}
     {% do multitenant_analytics.log_tenant_processing_stats(table_name, plan.tenants | length, batch_size, batches | length) %}
 
@@ -124,8 +125,25 @@
     {{ return({'relations': [target_relation]}) }}
 {% endmaterialization %}
 
-{% macro _tenant_watermarks(relation, column) %}
-    {#- {tenant_id: max(column)} of the existing table, in one query returning one JSON value. -#}
+{% macro tenant_watermarks(relation, column) %}
+    {#- {tenant_id: max(column)} of the existing table. -#}
+    {{ return(adapter.dispatch('tenant_watermarks', 'multitenant_analytics')(relation, column)) }}
+{% endmacro %}
+
+{% macro default__tenant_watermarks(relation, column) %}
+    {#- One row per tenant; fine where tenants are few or the adapter has no JSON aggregate. -#}
+    {%- set query -%}
+        select tenant_id, max({{ multitenant_analytics._quote_ident(column) }}) as watermark
+        from {{ relation }}
+        group by tenant_id
+    {%- endset -%}
+    {%- set out = {} -%}
+    {%- for row in run_query(query).rows -%}{%- do out.update({row[0]: row[1] | string}) -%}{%- endfor -%}
+    {{ return(out) }}
+{% endmacro %}
+
+{% macro postgres__tenant_watermarks(relation, column) %}
+    {#- One JSON value: agate's type inference over thousands of rows would cost seconds. -#}
     {%- set query -%}
         select coalesce(json_object_agg(tenant_id, watermark)::text, '{}')
         from (

@@ -1,14 +1,16 @@
-{% macro union_tenant_tables(table_name='users', columns=none, batch_size=none) %}
+{% macro union_tenant_tables(table_name='users', columns=none, batch_size=none, database=none) %}
     {#- UNION ALL of `table_name` across every tenant to process, with a `tenant_id` column holding
         the exact schema name. Columns are the union of all tenants' columns (or `columns`); a column
         a tenant lacks is a typed NULL there; differing types are widened (see widen_type).
         The result is nested in groups of `batch_size` tenants (PostgreSQL plans nested groups far
         faster than one flat union) and wrapped in markers so the tenant_union materialization can
-        run it one batch per statement. At parse time: an empty placeholder, no invented tenants. -#}
+        run it one batch per statement. `database` reads the tenants from another database with
+        three-part names (a Zero-ETL database on Redshift). At parse time: an empty placeholder, no
+        invented tenants. -#}
     {%- if not execute -%}
         {{ return(multitenant_analytics._union_markers('select null as tenant_id where false')) }}
     {%- endif -%}
-    {%- set plan = multitenant_analytics.tenant_union_plan(table_name, columns) -%}
+    {%- set plan = multitenant_analytics.tenant_union_plan(table_name, columns, database) -%}
     {%- set size = batch_size or multitenant_analytics.tenant_config().batch_size -%}
     {%- set groups = [] -%}
     {%- for batch in multitenant_analytics.tenant_batches(plan.tenants, size) -%}
@@ -23,11 +25,11 @@
     /* tenant_union:end */
 {%- endmacro %}
 
-{% macro tenant_union_plan(table_name='users', columns=none) %}
+{% macro tenant_union_plan(table_name='users', columns=none, database=none) %}
     {#- Tenants to process and the output columns [(name, type)], with each tenant's select list.
         One discovery query; the select list is rendered once per distinct column layout, so
         10,000 tenants with the same table cost 10,000 string joins, not 10,000 renders. -#}
-    {%- set tenants = multitenant_analytics.get_filtered_tenant_schemas(table_name) -%}
+    {%- set tenants = multitenant_analytics.get_filtered_tenant_schemas(table_name, database) -%}
     {%- set layouts = {} -%}
     {%- for t in tenants if t.columns_json not in layouts -%}
         {%- set cols = {} -%}
@@ -78,7 +80,7 @@
         {%- do select_lists.update({key: exprs | join(', ')}) -%}
     {%- endfor -%}
     {{ return({
-        'table_name': table_name, 'tenants': tenants, 'columns': order, 'types': types,
+        'table_name': table_name, 'database': database, 'tenants': tenants, 'columns': order, 'types': types,
         'select_lists': select_lists,
     }) }}
 {% endmacro %}
@@ -89,6 +91,7 @@
         The quoting of _sql_string and _quote_ident is inlined: a macro call per tenant is what
         makes compile time grow. -#}
     {%- set table = multitenant_analytics._quote_ident(plan.table_name) -%}
+    {%- set prefix = (multitenant_analytics._quote_ident(plan.database) ~ '.') if plan.database else '' -%}
     {%- if watermarks is not none -%}
         {%- set filter_column = multitenant_analytics._quote_ident(watermark_column) -%}
         {%- set filter_type = plan.types[watermark_column] -%}
@@ -97,7 +100,7 @@
     {%- for t in tenants -%}
         {%- set branch = "select cast('" ~ t.name.replace("'", "''") ~ "' as varchar(128)) as tenant_id, "
             ~ plan.select_lists[t.columns_json]
-            ~ ' from "' ~ t.name.replace('"', '""') ~ '".' ~ table -%}
+            ~ ' from ' ~ prefix ~ '"' ~ t.name.replace('"', '""') ~ '".' ~ table -%}
         {%- if watermarks is not none and watermarks.get(t.name) is not none -%}
             {%- set branch = branch ~ ' where ' ~ filter_column ~ " >= cast('" ~ (watermarks[t.name] | string).replace("'", "''") ~ "' as " ~ filter_type ~ ")" -%}
         {%- endif -%}

@@ -24,3 +24,9 @@
     {%- endfor -%}
     {{ return(none) }}
 {% endmacro %}
+
+{% macro redshift__widen_type(left, right) %}
+    {#- Redshift has no unbounded text (its `text` is varchar(256)): strings widen to varchar(65535). -#}
+    {%- set wide = multitenant_analytics.default__widen_type(left, right) -%}
+    {{ return('character varying(65535)' if wide == 'text' else wide) }}
+{% endmacro %}
