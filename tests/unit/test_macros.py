@@ -49,8 +49,25 @@ globs = st.text(alphabet="ab_%!*?xT", max_size=8)
 schema_names = st.text(alphabet="ab_%!xtT-", max_size=10)
 
 
-@given(globs, schema_names)
-def test_glob_to_like_agrees_with_the_glob_regex(glob, name):
+@st.composite
+def near_misses(draw, glob: str) -> str:
+    """A name built from the glob, each character kept, swapped for a look-alike, or expanded as
+    the glob would: names that tell a correct LIKE translation from a wrong one."""
+    out = []
+    for ch in glob:
+        choice = draw(st.sampled_from(["keep", "swap", "expand"]))
+        if ch == "*":
+            out.append(draw(st.text(alphabet="ab_x", max_size=3)) if choice != "keep" else "")
+        elif ch == "?":
+            out.append(draw(st.sampled_from("ab_x")))
+        else:
+            out.append({"keep": ch, "swap": "x", "expand": ch}[choice])
+    return "".join(out)
+
+
+@given(globs, st.data())
+def test_glob_to_like_agrees_with_the_glob_regex(glob, data):
+    name = data.draw(st.one_of(schema_names, near_misses(glob)), label="name")
     like = macros._glob_to_like(glob)
     regex = macros._glob_regex(glob)
     assert _like_matches(like, name) == (re.fullmatch(regex, name, re.IGNORECASE | re.DOTALL) is not None)
