@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import time
@@ -104,21 +105,28 @@ def _when_reading(conninfo: str, tenant: str, statement: str):
     return body
 
 
+@contextlib.contextmanager
+def _while_reading(conninfo: str, tenant: str, statement: str, *, sleep: int = 1):
+    """Make ``tenant``'s users slow to read (each row sleeps), and run ``statement`` from another
+    connection while a dbt batch is reading it."""
+    run_sql(conninfo, f"alter table {tenant}.users rename to users_data; create view {tenant}.users as "
+            f"select * from {tenant}.users_data where pg_sleep({sleep}) is not null")  # fmt: skip
+    thread = threading.Thread(target=_when_reading(conninfo, tenant, statement))
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
+
+
 @pytest.mark.tenants(n=6, rows=2)
 def test_tenant_dropped_mid_run_fails_the_run_and_keeps_the_last_good_table(tenant_database, dbt_project):
     conninfo = tenant_database.conninfo
     dbt_project.run("all_users")
     before = run_sql(conninfo, "select tenant_id, user_id from analytics.all_users order by 1, 2")
-    # tenant_b's table sleeps when read, so the run is mid-way when tenant_f disappears.
-    run_sql(conninfo, "alter table tenant_b.users rename to users_data; create view tenant_b.users as "
-            "select * from tenant_b.users_data where pg_sleep(1) is not null")  # fmt: skip
-    dropper = threading.Thread(target=_when_reading(conninfo, "tenant_b", "drop schema tenant_f cascade"))
-    dropper.start()
-    try:
-        with pytest.raises(DbtRunError, match="tenant_f"):
-            dbt_project.run("all_users", full_refresh=True, vars={"tenant_processing": {"batch_size": 1}})
-    finally:
-        dropper.join()
+    # The run is mid-way (reading tenant_b) when tenant_f disappears.
+    with _while_reading(conninfo, "tenant_b", "drop schema tenant_f cascade"), pytest.raises(DbtRunError, match="tenant_f"):
+        dbt_project.run("all_users", full_refresh=True, vars={"tenant_processing": {"batch_size": 1}})
     assert run_sql(conninfo, "select tenant_id, user_id from analytics.all_users order by 1, 2") == before
     dbt_project.run("all_users", full_refresh=True)  # the next run succeeds, no manual cleanup
     tenants = {r[0] for r in run_sql(conninfo, "select distinct tenant_id from analytics.all_users")}
@@ -130,18 +138,10 @@ def test_connection_lost_mid_batch_keeps_the_previous_table(tenant_database, dbt
     conninfo = tenant_database.conninfo
     dbt_project.run("all_users")
     before = run_sql(conninfo, "select tenant_id, user_id, dbt_loaded_at from analytics.all_users order by 1, 2")
-    run_sql(conninfo, "alter table tenant_c.users rename to users_data; create view tenant_c.users as "
-            "select * from tenant_c.users_data where pg_sleep(2) is not null")  # fmt: skip
-
     kill = ("select pg_terminate_backend(pid) from pg_stat_activity "
             "where pid <> pg_backend_pid() and query like '%insert into%tenant_c%'")
-    killer = threading.Thread(target=_when_reading(conninfo, "tenant_c", kill))
-    killer.start()
-    try:
-        with pytest.raises(DbtRunError):
-            dbt_project.run("all_users", full_refresh=True, vars={"tenant_processing": {"batch_size": 1}})
-    finally:
-        killer.join()
+    with _while_reading(conninfo, "tenant_c", kill, sleep=2), pytest.raises(DbtRunError):
+        dbt_project.run("all_users", full_refresh=True, vars={"tenant_processing": {"batch_size": 1}})
     after = run_sql(conninfo, "select tenant_id, user_id, dbt_loaded_at from analytics.all_users order by 1, 2")
     assert after == before
     run_sql(conninfo, "drop view tenant_c.users; alter table tenant_c.users_data rename to users")
