@@ -131,6 +131,7 @@ def test_incremental_run_equals_full_refresh(tenant_database, dbt_project):
     sql(db, f"create schema tenant_new; create table tenant_new.{USERS}; "
         "insert into tenant_new.users (user_id, email, updated_at) values (1, 'a@b.c', now())")  # fmt: skip
     sql(db, "drop schema tenant_c cascade")
+    sql(db, "insert into tenant_d.users (user_id, email, updated_at) values (101, 'no@time.x', null)")
     columns = "tenant_id, user_id, email, first_name, last_name, account_status, updated_at"
 
     dbt_project.run("all_users")
@@ -143,7 +144,23 @@ def test_incremental_run_equals_full_refresh(tenant_database, dbt_project):
     assert ("tenant_a", 100, "new@x.com") in [r[:3] for r in full]
     assert ("tenant_b", 2, "changed@x.com") in [r[:3] for r in full]
     assert not any(r[0] == "tenant_c" for r in full)
+    assert ("tenant_d", 101, "no@time.x") in [r[:3] for r in full]  # a row without updated_at
     assert runs[-1][0] is True and runs[-1][1] < len(full) / 2  # it read the new rows, not all
+
+    dbt_project.run("all_users")  # again: the null-updated_at row is read again, kept once
+    assert sql(db, f"select {columns} from analytics.all_users order by 1, 2") == full
+
+
+@pytest.mark.tenants(n=3, rows=2)
+def test_incremental_run_after_a_column_change_asks_for_a_full_refresh(tenant_database, dbt_project):
+    dbt_project.run("all_users")
+    # As if the model had changed since the table was built: the table lacks one of its columns.
+    sql(tenant_database, "alter table analytics.all_users drop column last_name")
+    before = table_rows(tenant_database)
+    with pytest.raises(DbtRunError, match="columns of all_users changed.*--full-refresh"):
+        dbt_project.run("all_users")
+    assert table_rows(tenant_database) == before
+    dbt_project.run("all_users", full_refresh=True)
 
 
 @pytest.mark.tenants(n=3, rows=2)

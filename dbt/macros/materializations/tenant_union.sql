@@ -68,6 +68,14 @@
     {% do adapter.cache_added(staging) %}
 
     {%- if incremental -%}
+        {#- The delta must have the table's columns, in order: a changed model or a column added to
+            the tenants' table needs a rebuild, not a silently misaligned insert. -#}
+        {%- set have = adapter.get_columns_in_relation(existing_relation) | map(attribute='name') | list -%}
+        {%- set got = adapter.get_columns_in_relation(staging) | map(attribute='name') | list -%}
+        {%- if have != got -%}
+            {% do adapter.drop_relation(staging) %}
+            {{ exceptions.raise_compiler_error("tenant_union: the columns of " ~ model.name ~ " changed (table: " ~ (have | join(', ')) ~ "; now: " ~ (got | join(', ')) ~ "); an incremental run cannot apply them. Hint: dbt run --full-refresh --select " ~ model.name) }}
+        {%- endif -%}
         {#- Apply the delta in one transaction: replaced rows out, new rows in, tenants that are no
             longer processed out. Only the target and staging are locked, whatever the tenant count. -#}
         {%- set key_match = [] -%}

@@ -87,7 +87,7 @@
 
 {% macro render_tenant_union(plan, tenants, watermarks=none, watermark_column=none) %}
     {#- The flat UNION ALL of `tenants` (a slice of plan.tenants). With `watermarks` (tenant ->
-        value), a tenant that has one reads only rows whose `watermark_column` is at or past it.
+        value), a tenant that has one reads only rows whose `watermark_column` is at or past it (or null).
         The quoting of _sql_string and _quote_ident is inlined: a macro call per tenant is what
         makes compile time grow. -#}
     {%- set table = multitenant_analytics._quote_ident(plan.table_name) -%}
@@ -102,7 +102,9 @@
             ~ plan.select_lists[t.columns_json]
             ~ ' from ' ~ prefix ~ '"' ~ t.name.replace('"', '""') ~ '".' ~ table -%}
         {%- if watermarks is not none and watermarks.get(t.name) is not none -%}
-            {%- set branch = branch ~ ' where ' ~ filter_column ~ " >= cast('" ~ (watermarks[t.name] | string).replace("'", "''") ~ "' as " ~ filter_type ~ ")" -%}
+            {#- Rows without a value are read every time: they cannot be placed before or after a
+                watermark, and the unique_key upsert keeps them single. -#}
+            {%- set branch = branch ~ ' where ' ~ filter_column ~ " >= cast('" ~ (watermarks[t.name] | string).replace("'", "''") ~ "' as " ~ filter_type ~ ") or " ~ filter_column ~ " is null" -%}
         {%- endif -%}
         {%- do parts.append(branch) -%}
     {%- endfor -%}
