@@ -8,6 +8,7 @@
     exec    any dbt command                           (--bastion-command)
     down    stop the server and remove its data
     demo    all of it in one go on a throwaway server
+    config  the effective settings and where each comes from   (-c config.json)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -33,7 +35,7 @@ from .config import HarnessConfig
 from .database import create_database, database_exists
 from .errors import DbtRunError, HarnessError
 from .runner import DEFAULT_PROJECT_DIR, DbtProject, DbtResult
-from .server import EmbeddedServer, Endpoint, ExistingServer, Server, start_server, stop_pid
+from .server import EmbeddedServer, Endpoint, ExistingServer, Server, start_server, stop_server_in
 from .tenants import DEMO_TENANTS, generate_tenants
 from .verify import CheckResult, run_checks
 
@@ -155,7 +157,7 @@ def _fail(exc: Exception) -> None:
 @click.pass_context
 def up(ctx, tenants, rows, seed, dsn, backend, replace):
     """Start PostgreSQL (kept running) and generate the tenant schemas."""
-    try:
+    with _errors():
         config = _config(ctx, tenants=tenants, rows=rows, seed=seed, dsn=dsn, backend=backend)
         saved = state_file.load()
         if saved is not None:
@@ -178,8 +180,6 @@ def up(ctx, tenants, rows, seed, dsn, backend, replace):
             f"up: {server.kind} PostgreSQL at {server.endpoint.redacted()}, database {database}, "
             f"{len(truth.tenants)} tenants, {truth.source_rows} rows in {truth.seconds:.2f} s"
         )
-    except HarnessError as exc:
-        _fail(exc)
 
 
 def _prepare_database(server: Server, config: HarnessConfig) -> str:
@@ -230,11 +230,9 @@ def down(force):
         state_file.clear()
         console.print("down: nothing to stop")
         return
-    if saved.kind == "embedded" and saved.pid:
-        stop_pid(saved.pid)
+    if saved.kind == "embedded" and saved.pid and saved.base_dir:
+        stop_server_in(saved.base_dir, saved.pid)
     if saved.base_dir:
-        import shutil
-
         shutil.rmtree(saved.base_dir, ignore_errors=True)
     state_file.clear()
     console.print(f"down: stopped {saved.kind} server at {saved.endpoint.redacted()}")

@@ -14,11 +14,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -194,7 +196,9 @@ def _drop_root() -> None:  # runs in the child between fork and exec
 def _drop_root_and_die_with_parent() -> None:  # runs in the child between fork and exec
     _drop_root()
     # Set after the namespace switch: a change of credentials clears the parent-death signal.
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGQUIT)
+    # Linux only; elsewhere a killed harness leaves the server to reap_orphans() at the next start.
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGQUIT)
 
 
 class EmbeddedServer(Server):
@@ -350,15 +354,24 @@ def _alive(pid: int) -> bool:
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # reap it if it is our own exited child
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.Error:
         return True
+
+
+def stop_server_in(folder: str | os.PathLike, pid: int, *, timeout: float = 15.0) -> bool:
+    """Stop ``pid`` if it is still a postgres serving ``folder`` (a pid can be reused by an
+    unrelated process after the server died). Returns whether it stopped one."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
-    except OSError:
-        return True
+        cmdline = " ".join(psutil.Process(pid).cmdline())
+    except (psutil.Error, OSError):
+        return False
+    if str(folder) not in cmdline:
+        return False
+    stop_pid(pid, timeout=timeout)
+    return True
 
 
 def reap_orphans() -> list[Path]:
@@ -376,12 +389,8 @@ def reap_orphans() -> list[Path]:
             continue
         if not text.isdigit() or _alive(int(text)):
             continue
-        postmaster = folder / "data" / "postmaster.pid"
         with contextlib.suppress(OSError, ValueError, IndexError):
-            pid = int(postmaster.read_text().split()[0])
-            # A pid can be reused: only stop it if it is still a postgres serving this folder.
-            if str(folder) in Path(f"/proc/{pid}/cmdline").read_text(errors="replace"):
-                stop_pid(pid, timeout=5)
+            stop_server_in(folder, int((folder / "data" / "postmaster.pid").read_text().split()[0]), timeout=5)
         shutil.rmtree(folder, ignore_errors=True)
         reaped.append(folder)
     return reaped
