@@ -93,7 +93,20 @@ def main(ctx: click.Context, project_dir: Path | None, config_file: Path | None)
 
 
 def _interrupt(signum, frame):
+    global _terminated
+    _terminated = True
+    signal.signal(signum, signal.SIG_IGN)  # one unwind; a second signal must not cut the cleanup short
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+# Set by SIGTERM. The KeyboardInterrupt its handler raises can land where Python only reports it (a
+# finalizer) or where dbt turns it into a failed result; phases check this flag too.
+_terminated = False
+
+
+def _check_interrupted() -> None:
+    if _terminated:
+        raise KeyboardInterrupt("terminated")
 
 
 def _config(ctx: click.Context, **given) -> HarnessConfig:
@@ -107,6 +120,7 @@ class _Target:
     dbt_env: dict
     conninfo: str
     engine: str
+    tenants: int | None = None  # as many as `up` generated, when known
 
 
 def _target(config: HarnessConfig) -> _Target:
@@ -114,14 +128,16 @@ def _target(config: HarnessConfig) -> _Target:
         settings = redshift.load_settings()
         return _Target(settings.dbt_env(config.schema), settings.conninfo(), "redshift")
     endpoint, database = _connected(config)
-    return _Target(endpoint.dbt_env(database), endpoint.conninfo(database), "postgres")
+    saved = None if config.dsn else state_file.load()
+    tenants = saved.tenants if saved else None
+    return _Target(endpoint.dbt_env(database), endpoint.conninfo(database), "postgres", tenants)
 
 
-def _project(config: HarnessConfig, env: dict, **kw) -> DbtProject:
+def _project(config: HarnessConfig, env: dict, tenants: int | None = None, **kw) -> DbtProject:
     return DbtProject(
         env=env,
         project_dir=config.project_dir,
-        vars=config.dbt_vars(),
+        vars=config.dbt_vars(tenants),
         **kw,
     )
 
@@ -174,7 +190,9 @@ def up(ctx, tenants, rows, seed, dsn, backend, replace):
         pid = getattr(server, "pid", None)
         base_dir = str(server.base_dir) if isinstance(server, EmbeddedServer) else None
         state_file.save(
-            state_file.HarnessState(server.endpoint, database, server.kind, pid=pid, base_dir=base_dir)
+            state_file.HarnessState(
+                server.endpoint, database, server.kind, pid=pid, base_dir=base_dir, tenants=len(truth.tenants)
+            )
         )
         console.print(
             f"up: {server.kind} PostgreSQL at {server.endpoint.redacted()}, database {database}, "
@@ -240,11 +258,13 @@ def down(force):
 
 def _dbt_command(ctx, args: tuple[str, ...], dsn, target, batch_size=None) -> DbtResult:
     config = _config(ctx, dsn=dsn, target=target, batch_size=batch_size)
-    with _project(config, _target(config).dbt_env) as project:
+    where = _target(config)
+    with _project(config, where.dbt_env, where.tenants) as project:
         return project.invoke(*args, check=False)
 
 
 def _exit_with(result: DbtResult) -> None:
+    _check_interrupted()  # a dbt failure caused by our own SIGTERM is an interruption
     if not result.success:
         console.print(f"[bold red]{result.describe_failure()}[/]")
         sys.exit(1)
@@ -274,7 +294,7 @@ def run(ctx, dsn, target, batch_size, select, full_refresh, report_dir):
     with _errors():
         config = _config(ctx, dsn=dsn, target=target, batch_size=batch_size)
         where = _target(config)
-        with _project(config, where.dbt_env) as project:
+        with _project(config, where.dbt_env, where.tenants) as project:
             result = project.invoke(*args, check=False)
         _exit_with(result)
         if any(n.name == "all_users" for n in result.nodes):
@@ -359,6 +379,7 @@ def demo(ctx, tenants, rows, seed, batch_size, dsn, backend, replace, report_dir
         console.print(f"[bold]== {name}[/]")
         started = time.perf_counter()
         yield
+        _check_interrupted()
         timings.append((name, time.perf_counter() - started))
 
     with _errors():
@@ -420,6 +441,13 @@ def _errors():
         _fail(exc)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")
+        if _terminated:
+            # Cleanup already ran (servers are stopped inside this block). A KeyboardInterrupt that
+            # passed through exec()'d code (dbt's generated serializers) leaves CPython set to exit
+            # by SIGINT whatever we return, so leave now with the documented status.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         sys.exit(130)
 
 

@@ -91,12 +91,14 @@ class HarnessConfig:
         if self.backend not in ("embedded", "docker"):
             raise ConfigError(f"backend must be 'embedded' or 'docker', got {self.backend!r}.")
 
-    def dbt_vars(self) -> dict[str, Any]:
-        """The --vars this config implies for the dbt project."""
+    def dbt_vars(self, tenants: int | None = None) -> dict[str, Any]:
+        """The --vars this config implies for the dbt project; ``tenants`` (default: this config's)
+        is how many tenants there are, which raises the project's 2,000 safety limit to fit."""
         processing: dict[str, Any] = {}
         if self.batch_size is not None:
             processing["batch_size"] = self.batch_size
-        limit = self.max_tenant_limit or (self.tenants if self.tenants > 2000 else None)
+        tenants = self.tenants if tenants is None else tenants
+        limit = self.max_tenant_limit or (tenants if tenants > 2000 else None)
         if limit:
             processing["max_tenant_limit"] = limit
         if self.include_tenants:

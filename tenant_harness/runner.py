@@ -156,6 +156,9 @@ class DbtProject:
         started = time.perf_counter()
         with _DBT_LOCK, _environment(env):
             outcome = dbtRunner(callbacks=[events]).invoke(cli)
+        if isinstance(outcome.exception, KeyboardInterrupt):
+            # dbtRunner catches Ctrl-C (and our SIGTERM); the caller must still see it to clean up.
+            raise outcome.exception
         result = _to_result(tuple(args), outcome, time.perf_counter() - started, events)
         if check and not result.success:
             raise DbtRunError(result.describe_failure(), result=result)

@@ -10,6 +10,7 @@ import contextlib
 import ctypes
 import importlib.util
 import os
+import re
 import shutil
 import signal
 import socket
@@ -119,6 +120,13 @@ def _redact_text(text: str, conninfo: str) -> str:
     return text.replace(str(password), "****") if password else text
 
 
+def mask_password_text(text: str) -> str:
+    """``text`` with anything that looks like a password in a DSN masked: the user:password@ of a
+    URI and password=... of a key/value string. For DSNs that cannot be parsed."""
+    text = re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1****@", text)
+    return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1****", text, flags=re.IGNORECASE)
+
+
 def _log_tail(log: Path | None, lines: int = 15) -> str:
     if log is None or not log.exists():
         return ""
@@ -207,7 +215,8 @@ class EmbeddedServer(Server):
     Durability is off (fsync, full_page_writes, synchronous_commit): this data lives for one run.
     The folder (data, socket, log) is removed by :meth:`stop`. An owned server also gets SIGQUIT if
     the harness process dies, so a killed harness leaves no postmaster behind; a ``detached`` one
-    (for ``tenant-harness up``) outlives it until ``tenant-harness down``.
+    (for ``tenant-harness up``) outlives it until ``tenant-harness down``. Linux ties that signal to
+    the starting *thread*: start an owned server from the main thread, or one that outlives it.
     """
 
     kind = "embedded"
@@ -402,16 +411,21 @@ class ExistingServer(Server):
     kind = "dsn"
 
     def __init__(self, *, dsn: str):
+        hint = "Hint: use postgresql://user@host:port/dbname (password in PGPASSWORD) or 'host=... port=...'."
         try:
             params = conninfo_to_dict(dsn)
         except psycopg.ProgrammingError as exc:
+            shown = mask_password_text(dsn)
             raise ServerStartError(
-                f"cannot parse the DSN {dsn!r}: {exc}. "
-                "Hint: use postgresql://user:password@host:port/dbname or 'host=... port=...'."
-            ) from exc
+                f"cannot parse the DSN {shown!r}: {mask_password_text(str(exc).strip())}. {hint}"
+            ) from None  # the cause's text would repeat the DSN, password included
+        try:
+            port = int(params.get("port") or 5432)
+        except ValueError:
+            raise ServerStartError(f"the DSN's port must be a number, got {params.get('port')!r}. {hint}") from None
         self.endpoint = Endpoint(
             host=str(params.get("host") or "localhost"),
-            port=int(params.get("port") or 5432),
+            port=port,
             user=str(params.get("user") or os.environ.get("PGUSER") or "postgres"),
             password=str(params.get("password") or os.environ.get("PGPASSWORD") or ""),
             dbname=str(params.get("dbname") or "postgres"),

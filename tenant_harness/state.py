@@ -21,6 +21,7 @@ class HarnessState:
     kind: str
     pid: int | None = None
     base_dir: str | None = None
+    tenants: int | None = None  # how many were generated: later runs raise max_tenant_limit to fit
 
 
 def state_path() -> Path:

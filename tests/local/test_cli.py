@@ -56,3 +56,35 @@ def test_every_command_has_help():
     for command in ("", "up", "down", "debug", "run", "test", "verify", "exec", "demo"):
         result = runner.invoke(main, [*command.split(), "--help"])
         assert result.exit_code == 0 and "Usage:" in result.output, command
+
+
+def test_sigterm_mid_run_cleans_up_and_exits_130(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tenant_harness.server import scratch_root
+
+    before = set(scratch_root().glob("tenant-harness-pg-*"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tenant_harness.cli", "demo", "--tenants", "300", "--rows", "200"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    for line in proc.stdout:
+        if "== dbt run" in line:
+            time.sleep(1.0)  # inside dbt now
+            proc.send_signal(signal.SIGTERM)
+            break
+    output = proc.stdout.read()
+    assert proc.wait(timeout=60) == 130, output
+    assert "interrupted" in output
+    assert set(scratch_root().glob("tenant-harness-pg-*")) <= before  # its server folder is gone
+    assert not any("postgres" in " ".join(p) for p in _children(os.getpid()))
+
+
+def _children(pid: int) -> list[list[str]]:
+    import psutil
+
+    return [c.cmdline() for c in psutil.Process(pid).children(recursive=True) if c.is_running()]

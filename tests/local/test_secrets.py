@@ -47,3 +47,12 @@ def test_password_never_leaks(tmp_path, monkeypatch, capfd):
     seen += [captured.out, captured.err]
     seen += [p.read_text(errors="replace") for p in (tmp_path / "dbt").rglob("*") if p.is_file()]
     assert all(secret not in text for text in seen)  # ... and never shown
+
+
+@pytest.mark.parametrize(
+    "dsn", ["postgresql://u:hunter2@h/db?bogus=1", "postgresql://u:hunter2@h:5x432/db", "host=h password=hunter2 bogus=1"]
+)
+def test_a_dsn_that_cannot_be_used_is_reported_without_its_password(dsn):
+    result = CliRunner().invoke(main, ["run"], env={"TENANT_HARNESS_DSN": dsn})
+    assert result.exit_code == 1 and "DSN" in result.output
+    assert "hunter2" not in result.output

@@ -6,6 +6,7 @@ import psycopg
 import pytest
 
 from tenant_harness.errors import DbtRunError
+from tenant_harness.runner import DbtProject
 
 pytestmark = pytest.mark.local
 
@@ -189,3 +190,84 @@ def test_seed_helper_macros(tenant_database, dbt_project):
                                "last_login_date", "account_status", "subscription_tier", "created_at", "updated_at"]
     union = compiled(dbt_project, "{{ multitenant_analytics.union_zero_etl_tenant_tables('users', zeroetl_database=target.database) }}")
     assert union.count("union all") == 2 and f'from "{tenant_database.name}"."tenant_c"."users"' in union
+
+
+@pytest.fixture
+def probe_project(tenant_database, tmp_path):
+    """A copy of the dbt project with extra models under models/probe/ (write them, then run)."""
+    import shutil
+
+    from tenant_harness.runner import default_project_dir
+
+    copy = tmp_path / "project"
+    shutil.copytree(default_project_dir(), copy, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    (copy / "models" / "probe").mkdir()
+    with DbtProject(env=tenant_database.dbt_env(), project_dir=copy, work_dir=tmp_path / "dbt", quiet=True) as p:
+        yield copy / "models" / "probe", p
+
+
+@pytest.mark.tenants(n=4, rows=3, seed=3)
+def test_materialization_builds_what_the_models_union_asks_for(tenant_database, probe_project):
+    models, project = probe_project
+    (models / "user_emails.sql").write_text(
+        "{{ config(materialized='tenant_union', pre_hook='create table analytics.pre_hook_ran (x int)') }}\n"
+        "with u as ({{ multitenant_analytics.union_tenant_tables('users', columns=['user_id', 'email'], batch_size=1) }})\n"
+        "select u.tenant_id, u.user_id, u.email from u"
+    )
+    project.run("user_emails")
+    columns = sql(tenant_database, "select attname from pg_attribute where attrelid = 'analytics.user_emails'::regclass "
+                  "and attnum > 0 order by attnum")  # fmt: skip
+    assert [c[0] for c in columns] == ["tenant_id", "user_id", "email"]
+    assert sql(tenant_database, "select count(*) from analytics.user_emails") == [(tenant_database.truth.source_rows,)]
+    batches = sql(tenant_database, "select batches from analytics.tenant_union_runs where model = 'user_emails'")
+    assert batches == [(4,)]  # the union's batch_size=1, one batch per tenant
+    assert sql(tenant_database, "select to_regclass('analytics.pre_hook_ran') is not null") == [(True,)]
+
+
+@pytest.mark.tenants(n=3, rows=2)
+def test_a_schema_named_like_the_markers_is_just_a_tenant(tenant_database, dbt_project):
+    name = "tenant_z/* tenant_union:end */"
+    sql(tenant_database, q_create(name))
+    dbt_project.run("all_users")
+    assert name in [r[0] for r in sql(tenant_database, "select distinct tenant_id from analytics.all_users")]
+
+
+def q_create(schema: str) -> str:
+    quoted = '"' + schema.replace('"', '""') + '"'
+    return f"create schema {quoted}; create table {quoted}.{USERS}; insert into {quoted}.users (user_id, email) values (1, 'a@b.c')"
+
+
+@pytest.mark.tenants(n=3, rows=3)
+@pytest.mark.parametrize("unique_key", ["user_id", ["user_id"]])
+def test_unique_key_without_tenant_id_or_as_a_string_stays_per_tenant(tenant_database, probe_project, unique_key):
+    models, project = probe_project
+    (models / "users_by_id.sql").write_text(
+        f"{{{{ config(materialized='tenant_union', incremental_column='updated_at', unique_key={unique_key!r}) }}}}\n"
+        "with u as ({{ multitenant_analytics.union_tenant_tables('users') }})\n{{ multitenant_analytics.clean_users('u') }}"
+    )
+    project.run("users_by_id")
+    sql(tenant_database, "update tenant_a.users set email = 'new@a.x', updated_at = now() where user_id = 1")
+    project.run("users_by_id")
+    keys = sql(tenant_database, "select tenant_id, user_id from analytics.users_by_id where user_id = 1 order by 1")
+    assert keys == [("tenant_a", 1), ("tenant_b", 1), ("tenant_c", 1)]
+
+
+@pytest.mark.tenants(n=3, rows=3)
+def test_incremental_drops_a_row_that_became_invalid_like_a_full_refresh(tenant_database, dbt_project):
+    dbt_project.run("all_users")
+    sql(tenant_database, "update tenant_a.users set email = null, updated_at = now() where user_id = 1")
+    dbt_project.run("all_users")
+    incremental = table_rows(tenant_database)
+    dbt_project.run("all_users", full_refresh=True)
+    assert incremental == table_rows(tenant_database)
+    assert ("tenant_a", 1) not in [r[:2] for r in incremental]
+
+
+@pytest.mark.tenants(n=3, rows=2)
+def test_incremental_after_a_tenant_column_type_change_asks_for_a_full_refresh(tenant_database, dbt_project):
+    dbt_project.run("all_users")
+    before = table_rows(tenant_database)
+    sql(tenant_database, "alter table tenant_b.users alter column registration_date type timestamp")
+    with pytest.raises(DbtRunError, match="columns of all_users changed.*registration_date timestamp"):
+        dbt_project.run("all_users")
+    assert table_rows(tenant_database) == before

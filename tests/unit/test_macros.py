@@ -93,9 +93,10 @@ def test_quoted_identifiers_and_strings_round_trip(value):
     assert "'" not in literal[1:-1].replace("''", "")
 
 
-TYPES = ["smallint", "integer", "bigint", "numeric(10,2)", "real", "double precision", "character(3)",
-         "character varying(20)", "text", "date", "timestamp without time zone",
-         "timestamp with time zone", "boolean", "jsonb"]  # fmt: skip
+TYPES = ["smallint", "integer", "bigint", "numeric(10,2)", "numeric", "real", "double precision", "character(3)",
+         "character varying(20)", "text", "date", "timestamp without time zone", "timestamp(3) without time zone",
+         "timestamp with time zone", "time without time zone", "time(3) without time zone", "boolean",
+         "jsonb"]  # fmt: skip
 
 
 @given(st.sampled_from(TYPES), st.sampled_from(TYPES))
@@ -109,7 +110,11 @@ def test_widening_is_symmetric_and_idempotent(a, b):
 
 @pytest.mark.parametrize(
     ("a", "b", "wide"),
-    [("integer", "bigint", "bigint"), ("bigint", "numeric(12,2)", "numeric"), ("integer", "real", "real"),
+    [("integer", "bigint", "bigint"), ("bigint", "numeric(12,2)", "numeric"), ("integer", "real", "numeric"),
+     ("bigint", "double precision", "numeric"), ("real", "double precision", "double precision"),
+     ("timestamp(3) without time zone", "timestamp without time zone", "timestamp without time zone"),
+     ("time(3) without time zone", "time without time zone", "time without time zone"),
+     ("numeric(10,2)", "numeric(12,4)", "numeric"),
      ("character varying(20)", "character varying(255)", "text"), ("character(3)", "text", "text"),
      ("date", "timestamp without time zone", "timestamp without time zone"),
      ("timestamp without time zone", "timestamp with time zone", "timestamp with time zone"),

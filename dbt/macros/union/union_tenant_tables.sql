@@ -3,12 +3,13 @@
         the exact schema name. Columns are the union of all tenants' columns (or `columns`); a column
         a tenant lacks is a typed NULL there; differing types are widened (see widen_type).
         The result is nested in groups of `batch_size` tenants (PostgreSQL plans nested groups far
-        faster than one flat union) and wrapped in markers so the tenant_union materialization can
-        run it one batch per statement. `database` reads the tenants from another database with
-        three-part names (a Zero-ETL database on Redshift). At parse time: an empty placeholder, no
-        invented tenants. -#}
+        faster than one flat union) and wrapped in markers carrying these arguments, so the
+        tenant_union materialization can run the same union one batch per statement. `database`
+        reads the tenants from another database with three-part names (a Zero-ETL database on
+        Redshift). At parse time: an empty placeholder, no invented tenants. -#}
+    {%- set args = {'table_name': table_name, 'columns': columns, 'batch_size': batch_size, 'database': database} -%}
     {%- if not execute -%}
-        {{ return(multitenant_analytics._union_markers('select null as tenant_id where false')) }}
+        {{ return(multitenant_analytics._union_markers('select null as tenant_id where false', args)) }}
     {%- endif -%}
     {%- set plan = multitenant_analytics.tenant_union_plan(table_name, columns, database) -%}
     {%- set size = batch_size or multitenant_analytics.tenant_config().batch_size -%}
@@ -16,13 +17,15 @@
     {%- for batch in multitenant_analytics.tenant_batches(plan.tenants, size) -%}
         {%- do groups.append('select * from (\n' ~ multitenant_analytics.render_tenant_union(plan, batch) ~ '\n) as tenant_batch_' ~ loop.index) -%}
     {%- endfor -%}
-    {{ return(multitenant_analytics._union_markers(groups | join('\nunion all\n'))) }}
+    {{ return(multitenant_analytics._union_markers(groups | join('\nunion all\n'), args)) }}
 {% endmacro %}
 
-{% macro _union_markers(body) -%}
-    /* tenant_union:begin */
+{% macro _union_markers(body, args) -%}
+    {#- The markers carry this invocation's id, which no schema name can contain ahead of time,
+        and the union's arguments as JSON ('*/' escaped so the comment cannot end early). -#}
+    /* tenant_union:begin:{{ invocation_id }} {{ args | tojson | replace('*/', '*\\/') }} */
 {{ body }}
-    /* tenant_union:end */
+    /* tenant_union:end:{{ invocation_id }} */
 {%- endmacro %}
 
 {% macro tenant_union_plan(table_name='users', columns=none, database=none) %}

@@ -1,6 +1,5 @@
 {{ config(
     materialized='tenant_union',
-    tenant_table='users',
     incremental_column=('updated_at' if var('performance', {}).get('enable_incremental', true) else none),
     unique_key=['tenant_id', 'user_id'],
 ) }}

@@ -1,8 +1,6 @@
 {{ config(
     materialized='tenant_union',
     schema='analytics',
-    tenant_table='users',
-    tenant_database=var('zeroetl_database'),
     incremental_column=('updated_at' if var('performance', {}).get('enable_incremental', true) else none),
     unique_key=['tenant_id', 'user_id'],
     enabled=(target.type == 'redshift' or var('enable_zero_etl_model', false)),
