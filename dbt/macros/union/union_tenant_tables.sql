@@ -11,6 +11,12 @@
     {%- if not execute -%}
         {{ return(multitenant_analytics._union_markers('select null as tenant_id where false', args)) }}
     {%- endif -%}
+    {%- if flags.WHICH in ['run', 'build'] and config.get('materialized') == 'tenant_union' -%}
+        {#- The materialization discovers the tenants and renders each batch itself: rendering the
+            whole union here too would only be thrown away (a third of a second at 10,000 tenants).
+            `dbt compile` and `dbt show` get the full union. -#}
+        {{ return(multitenant_analytics._union_markers('select null as tenant_id where false /* rendered per batch by the tenant_union materialization */', args)) }}
+    {%- endif -%}
     {%- set plan = multitenant_analytics.tenant_union_plan(table_name, columns, database) -%}
     {%- set size = batch_size or multitenant_analytics.tenant_config().batch_size -%}
     {%- set groups = [] -%}
@@ -68,6 +74,8 @@
     {%- endif -%}
 
     {%- set select_lists = {} -%}
+    {%- set quoted_order = [] -%}
+    {%- for name in order -%}{%- do quoted_order.append(multitenant_analytics._quote_ident(name)) -%}{%- endfor -%}
     {%- for key, cols in layouts.items() -%}
         {%- set exprs = [] -%}
         {%- for name in order -%}
@@ -80,7 +88,10 @@
                 {%- do exprs.append(q) -%}
             {%- endif -%}
         {%- endfor -%}
-        {%- do select_lists.update({key: exprs | join(', ')}) -%}
+        {#- A tenant whose table is exactly the output (same columns, order and types) is read with
+            `*`: a fifth of the SQL to send, parse and log per batch. -#}
+        {%- set exact = (cols.keys() | list) == order and exprs | select('in', quoted_order) | list | length == order | length -%}
+        {%- do select_lists.update({key: '*' if exact else exprs | join(', ')}) -%}
     {%- endfor -%}
     {{ return({
         'table_name': table_name, 'database': database, 'tenants': tenants, 'columns': order, 'types': types,
@@ -101,7 +112,9 @@
     {%- endif -%}
     {%- set parts = [] -%}
     {%- for t in tenants -%}
-        {%- set branch = "select cast('" ~ t.name.replace("'", "''") ~ "' as varchar(128)) as tenant_id, "
+        {#- The first branch names and types tenant_id; UNION gives the others' literals that type. -#}
+        {%- set literal = "'" ~ t.name.replace("'", "''") ~ "'" -%}
+        {%- set branch = "select " ~ (("cast(" ~ literal ~ " as varchar) as tenant_id") if loop.first else literal) ~ ", "
             ~ plan.select_lists[t.columns_json]
             ~ ' from ' ~ prefix ~ '"' ~ t.name.replace('"', '""') ~ '".' ~ table -%}
         {%- if watermarks is not none and watermarks.get(t.name) is not none -%}
