@@ -114,7 +114,7 @@
     {%- for t in tenants -%}
         {#- The first branch names and types tenant_id; UNION gives the others' literals that type. -#}
         {%- set literal = "'" ~ t.name.replace("'", "''") ~ "'" -%}
-        {%- set branch = "select " ~ (("cast(" ~ literal ~ " as varchar) as tenant_id") if loop.first else literal) ~ ", "
+        {%- set branch = "select " ~ (("cast(" ~ literal ~ " as varchar)") if loop.first else literal) ~ " as tenant_id, "
             ~ plan.select_lists[t.columns_json]
             ~ ' from ' ~ prefix ~ '"' ~ t.name.replace('"', '""') ~ '".' ~ table -%}
         {%- if watermarks is not none and watermarks.get(t.name) is not none -%}
