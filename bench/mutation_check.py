@@ -103,8 +103,7 @@ MUTANTS = (
         (
             "macros/union/union_tenant_tables.sql",
             "{%- do parts.append(branch) -%}",
-            "{%- do parts.append(branch) -%}"
-            "{%- if loop.first -%}{%- do parts.append(branch) -%}{%- endif -%}",
+            "{%- do parts.append(branch) -%}{%- if loop.first -%}{%- do parts.append(branch) -%}{%- endif -%}",
         ),
     ),
     _mutant(
@@ -237,9 +236,7 @@ def run_suite(name: str, project: Path, work: Path, files: list[str], timeout: f
     with log.open("w") as out:
         out.write(f"$ TENANT_HARNESS_PROJECT_DIR={project} {' '.join(cmd)}\n")
         out.flush()
-        proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             rc = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -259,9 +256,7 @@ def run_suite(name: str, project: Path, work: Path, files: list[str], timeout: f
         status = "caught"
     else:
         status = "error"
-        first = f"pytest exit {rc} ({PYTEST_EXIT.get(rc, 'unknown')})" + (
-            f": {first}" if first else ""
-        )
+        first = f"pytest exit {rc} ({PYTEST_EXIT.get(rc, 'unknown')})" + (f": {first}" if first else "")
     return Outcome(name, status, first or "?", seconds, summary, log)
 
 
@@ -288,11 +283,7 @@ def _first_failure(text: str) -> str:
 
 
 def _summary(text: str) -> str:
-    lines = [
-        ln.strip("= ")
-        for ln in text.splitlines()
-        if re.search(r"\b(passed|failed|error|no tests ran)\b", ln)
-    ]
+    lines = [ln.strip("= ") for ln in text.splitlines() if re.search(r"\b(passed|failed|error|no tests ran)\b", ln)]
     return lines[-1] if lines else ""
 
 
@@ -308,12 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME",
         help=f"run only this mutant (repeatable): {', '.join(names)}",
     )
-    parser.add_argument(
-        "--keep", action="store_true", help="keep the temporary copies and pytest logs"
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=900, help="seconds per pytest run (default 900)"
-    )
+    parser.add_argument("--keep", action="store_true", help="keep the temporary copies and pytest logs")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds per pytest run (default 900)")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     args = parser.parse_args(argv)
     console = Console()
@@ -378,22 +365,16 @@ def main(argv: list[str] | None = None) -> int:
     table.add_column("status")
     table.add_column("first failing test")
     table.add_column("seconds", justify="right")
-    table.add_row(
-        "(control)", f"[green]{control.status}[/]", control.summary, f"{control.seconds:.1f}"
-    )
+    table.add_row("(control)", f"[green]{control.status}[/]", control.summary, f"{control.seconds:.1f}")
     style = {"caught": "green", "SURVIVED": "bold red", "error": "yellow"}
     for o in outcomes:
-        table.add_row(
-            o.name, f"[{style[o.status]}]{o.status}[/]", o.first_failure, f"{o.seconds:.1f}"
-        )
+        table.add_row(o.name, f"[{style[o.status]}]{o.status}[/]", o.first_failure, f"{o.seconds:.1f}")
     console.print(table)
     bad = [o for o in outcomes if o.status != "caught"]
     total = time.perf_counter() - started
     console.print(f"{len(outcomes) - len(bad)}/{len(outcomes)} mutants caught; total {total:.1f} s")
     if bad:
-        console.print(
-            f"[bold red]not caught: {', '.join(f'{o.name} ({o.status})' for o in bad)}[/]"
-        )
+        console.print(f"[bold red]not caught: {', '.join(f'{o.name} ({o.status})' for o in bad)}[/]")
     return 1 if bad else 0
 
 

@@ -149,8 +149,7 @@ def time_cap(endpoint, dbname: str, cap_s: float):
         fired.set()
         with psycopg.connect(endpoint.conninfo(), autocommit=True) as conn:
             conn.execute(
-                "select pg_terminate_backend(pid) from pg_stat_activity"
-                " where datname = %s and pid <> pg_backend_pid()",
+                "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s and pid <> pg_backend_pid()",
                 (dbname,),
             )
 
@@ -224,9 +223,7 @@ def slowest(sample: dict) -> float:
     return max(v for k, v in sample.items() if k.endswith("seconds"))
 
 
-def run_scenario(
-    server, tenants: int, rows: int, *, project_dir: Path, seed_mode: str, cap_s: float, log
-) -> dict:
+def run_scenario(server, tenants: int, rows: int, *, project_dir: Path, seed_mode: str, cap_s: float, log) -> dict:
     endpoint = server.endpoint
     dbname = f"bench_{tenants}x{rows}"
     conninfo = endpoint.conninfo(dbname)
@@ -353,8 +350,7 @@ def print_table(console, results: list[dict]) -> None:
         gen = r["generation"]
         table.add_row(
             r["scenario"],
-            f"{gen['seconds']:.2f} ({gen['rows_per_s']:,.0f} rows/s, "
-            f"{gen['schemas_per_s']:,.0f} schemas/s)",
+            f"{gen['seconds']:.2f} ({gen['rows_per_s']:,.0f} rows/s, {gen['schemas_per_s']:,.0f} schemas/s)",
             f"{r['floor']['seconds']:.3f}",
             f"{r['tenant_union']['seconds']:.3f}",
             f"{r['tenant_union']['run_seconds']:.2f}",

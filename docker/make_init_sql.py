@@ -60,8 +60,7 @@ def render(tenants=DEMO_TENANTS, *, rows: int = ROWS, seed: int = SEED) -> str:
         data = tenant_rows(spec.name, rows=spec.rows, seed=seed, null_ids=spec.null_ids)
         if data:
             values = [
-                sql.SQL("    ({})").format(sql.SQL(", ").join(map(sql.Literal, source_values(row))))
-                for row in data
+                sql.SQL("    ({})").format(sql.SQL(", ").join(map(sql.Literal, source_values(row)))) for row in data
             ]
             out.append(sql.SQL("insert into {} ({}) values\n").format(table, columns).as_string(None)
                        + sql.SQL(",\n").join(values).as_string(None) + ";")  # fmt: skip

@@ -1,14 +1,14 @@
 """``tenant-harness``: the seed's manager script as a CLI.
 
-    up      start PostgreSQL and generate tenants     (the seed's environment setup)
-    debug   dbt debug                                 (--step1)
-    run     dbt run                                   (--step2)
-    test    dbt test                                  (--step3)
-    verify  run sql/verification/*.sql (zero rows = pass)
-    exec    any dbt command                           (--bastion-command)
-    down    stop the server and remove its data
-    demo    all of it in one go on a throwaway server
-    config  the effective settings and where each comes from   (-c config.json)
+up      start PostgreSQL and generate tenants     (the seed's environment setup)
+debug   dbt debug                                 (--step1)
+run     dbt run                                   (--step2)
+test    dbt test                                  (--step3)
+verify  run sql/verification/*.sql (zero rows = pass)
+exec    any dbt command                           (--bastion-command)
+down    stop the server and remove its data
+demo    all of it in one go on a throwaway server
+config  the effective settings and where each comes from   (-c config.json)
 """
 
 from __future__ import annotations
@@ -45,9 +45,7 @@ _tenants = click.option("--tenants", type=int, help="Number of tenant schemas (3
 _rows = click.option("--rows", type=int, help="Valid users per tenant.  [default: 2]")
 _seed = click.option("--seed", type=int, help="Generator seed; same seed, same data.  [default: 42]")
 _batch = click.option("--batch-size", type=int, help="Tenants per SQL batch (dbt var).  [default: project's 50]")
-_dsn = click.option(
-    "--dsn", help="Use an existing PostgreSQL server instead (also TENANT_HARNESS_DSN).", default=None
-)
+_dsn = click.option("--dsn", help="Use an existing PostgreSQL server instead (also TENANT_HARNESS_DSN).", default=None)
 _target_opt = click.option(
     "--target",
     type=click.Choice(["local", "redshift"]),
@@ -177,9 +175,7 @@ def up(ctx, tenants, rows, seed, dsn, backend, replace):
         config = _config(ctx, tenants=tenants, rows=rows, seed=seed, dsn=dsn, backend=backend)
         saved = state_file.load()
         if saved is not None:
-            raise HarnessError(
-                f"a server is already up ({saved.endpoint.redacted()}). Hint: tenant-harness down."
-            )
+            raise HarnessError(f"a server is already up ({saved.endpoint.redacted()}). Hint: tenant-harness down.")
         server = start_server(backend=config.backend, dsn=config.dsn, detached=True)
         try:
             database = _prepare_database(server, config)
@@ -418,9 +414,9 @@ def _print_counts(conninfo: str, schema: str, expected: dict[str, int], limit: i
     """The seed's check: select tenant_id, count(*) from all_users group by 1 order by 1."""
     with psycopg.connect(conninfo) as conn:
         rows = conn.execute(
-            psycopg.sql.SQL(
-                "select tenant_id, count(*) from {}.all_users group by 1 order by 1"
-            ).format(psycopg.sql.Identifier(schema))
+            psycopg.sql.SQL("select tenant_id, count(*) from {}.all_users group by 1 order by 1").format(
+                psycopg.sql.Identifier(schema)
+            )
         ).fetchall()
     table = Table(title=f"all_users per tenant ({len(rows)} tenants)")
     table.add_column("tenant_id")

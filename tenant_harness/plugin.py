@@ -3,6 +3,7 @@ cloned per test, and dbt bound to the clone. The only module that imports pytest
 
 Markers (declared in the project's pytest.ini, also registered here):
     @pytest.mark.tenants(n=100, rows=20, seed=7, jitter=0.3, null_id_every=10)
+    @pytest.mark.tenants(tenant_names=("Tenant_A", 'tenant_x"y'), rows=3)
         the tenant set the ``tenant_database`` fixture clones (default: the seed's tenant_a..c x 2)
 """
 
@@ -24,7 +25,6 @@ from .errors import ServerStartError
 from .runner import DbtProject, DbtResult
 from .server import DockerServer, Endpoint, Server, start_server
 from .tenants import DEMO_TENANTS, DatasetTruth, generate_tenants
-
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -49,7 +49,8 @@ def collect(
     with psycopg.connect(conninfo) as conn:
         runs = sql.Identifier(schema, "tenant_union_runs")
         known = conn.execute(  # information_schema rather than to_regclass(): Redshift has none
-            "select count(*) from information_schema.tables where table_schema = %s and table_name = 'tenant_union_runs'",
+            "select count(*) from information_schema.tables"
+            " where table_schema = %s and table_name = 'tenant_union_runs'",
             (schema,),
         ).fetchone()[0]
         if not known:

@@ -499,6 +499,4 @@ def start_server(*, backend: str = "embedded", dsn: str | None = None, detached:
         return EmbeddedServer(detached=detached).start()
     if backend == "docker":
         return DockerServer().start()
-    raise ServerStartError(
-        f"unknown backend {backend!r}. Hint: one of {', '.join(BACKENDS)} (dsn needs --dsn)."
-    )
+    raise ServerStartError(f"unknown backend {backend!r}. Hint: one of {', '.join(BACKENDS)} (dsn needs --dsn).")

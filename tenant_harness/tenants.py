@@ -14,11 +14,11 @@ import os
 import random
 import string
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import NamedTuple
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import psycopg
 from psycopg import sql
@@ -253,8 +253,8 @@ def generate_tenants(
 
     ``n`` is a tenant count or a list of schema names (default: the seed's tenant_a, b, c). Tables are
     bulk-loaded with COPY over ``workers`` connections at once; each commits every ``commit_every``
-    tenants because one transaction that creates thousands of tables runs out of lock slots. The truth is also written to
-    ``harness_truth.tenant_rows`` so verification SQL can compare against it. ``replace`` drops
+    tenants because one transaction that creates thousands of tables runs out of lock slots. The
+    truth is also written to ``harness_truth.tenant_rows`` so verification SQL can compare against it. ``replace`` drops
     existing schemas of the same names first; without it an existing schema is an error.
     ``bulk="insert"`` loads with multi-row INSERTs instead, for servers without COPY FROM STDIN
     (Amazon Redshift).
@@ -325,9 +325,13 @@ def _chunks(items: list, size: int) -> Iterable[list]:
 def _check_free(conn: psycopg.Connection, names: list[str], *, replace: bool) -> None:
     if replace:
         return
-    taken = conn.execute(
-        sql.SQL("select nspname from pg_namespace where nspname in ({}) order by 1").format(_literals(names))
-    ).fetchall() if names else []
+    taken = (
+        conn.execute(
+            sql.SQL("select nspname from pg_namespace where nspname in ({}) order by 1").format(_literals(names))
+        ).fetchall()
+        if names
+        else []
+    )
     if taken:
         shown = ", ".join(r[0] for r in taken[:5]) + (" ..." if len(taken) > 5 else "")
         raise ConfigError(

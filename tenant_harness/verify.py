@@ -58,10 +58,13 @@ def check_files(sql_dir: str | Path = DEFAULT_SQL_DIR, engine: str = "postgres")
 def _exists(conn: psycopg.Connection, relation: str, schema: str) -> bool:
     # information_schema, not to_regclass(): Redshift has no to_regclass.
     table_schema, _, name = relation.rpartition(".")
-    return conn.execute(
-        "select count(*) from information_schema.tables where table_schema = %s and table_name = %s",
-        (table_schema or schema, name),
-    ).fetchone()[0] > 0
+    return (
+        conn.execute(
+            "select count(*) from information_schema.tables where table_schema = %s and table_name = %s",
+            (table_schema or schema, name),
+        ).fetchone()[0]
+        > 0
+    )
 
 
 def run_checks(
@@ -91,8 +94,13 @@ def run_checks(
             failing = rows[0][0] if rows else 0
             results.append(
                 CheckResult(
-                    path.stem, description, "fail" if failing else "pass", failing,
-                    tuple(r[1:] for r in rows), columns, time.perf_counter() - started,
+                    path.stem,
+                    description,
+                    "fail" if failing else "pass",
+                    failing,
+                    tuple(r[1:] for r in rows),
+                    columns,
+                    time.perf_counter() - started,
                 )  # fmt: skip
             )
     return results

@@ -12,7 +12,6 @@ from tenant_harness.plugin import TenantDatabase, TenantSet
 from tenant_harness.runner import DbtProject, DbtResult
 from tenant_harness.tenants import plan_tenants
 from tenant_harness.verify import run_checks
-
 from tests.suites import all_users_checks as checks
 
 pytestmark = pytest.mark.local

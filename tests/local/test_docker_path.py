@@ -148,7 +148,9 @@ def test_init_sql_loads_and_dbt_builds_the_seeds_counts(tenant_server, compose, 
             dbt.run()
             dbt.test()
         with psycopg.connect(conninfo) as conn:
-            counts = conn.execute("select tenant_id, count(*) from analytics.all_users group by 1 order by 1").fetchall()
+            counts = conn.execute(
+                "select tenant_id, count(*) from analytics.all_users group by 1 order by 1"
+            ).fetchall()
             rows = conn.execute(
                 "select tenant_id, user_id, email, first_name, last_name, registration_date, last_login_date, "
                 "account_status, subscription_tier, created_at, updated_at from analytics.all_users order by 1, 2"

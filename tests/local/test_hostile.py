@@ -95,7 +95,9 @@ def _when_reading(conninfo: str, tenant: str, statement: str):
 
     def body():
         deadline = time.monotonic() + 30
-        probe = "select count(*) from pg_stat_activity where pid <> pg_backend_pid() and state = 'active' and query like %s"
+        probe = (
+            "select count(*) from pg_stat_activity where pid <> pg_backend_pid() and state = 'active' and query like %s"
+        )
         while time.monotonic() < deadline:
             if run_sql(conninfo, probe, (f'%"{tenant}"."users"%',))[0][0]:
                 run_sql(conninfo, statement)
@@ -125,7 +127,10 @@ def test_tenant_dropped_mid_run_fails_the_run_and_keeps_the_last_good_table(tena
     dbt_project.run("all_users")
     before = run_sql(conninfo, "select tenant_id, user_id from analytics.all_users order by 1, 2")
     # The run is mid-way (reading tenant_b) when tenant_f disappears.
-    with _while_reading(conninfo, "tenant_b", "drop schema tenant_f cascade"), pytest.raises(DbtRunError, match="tenant_f"):
+    with (
+        _while_reading(conninfo, "tenant_b", "drop schema tenant_f cascade"),
+        pytest.raises(DbtRunError, match="tenant_f"),
+    ):
         dbt_project.run("all_users", full_refresh=True, vars={"tenant_processing": {"batch_size": 1}})
     assert run_sql(conninfo, "select tenant_id, user_id from analytics.all_users order by 1, 2") == before
     dbt_project.run("all_users", full_refresh=True)  # the next run succeeds, no manual cleanup
@@ -138,8 +143,10 @@ def test_connection_lost_mid_batch_keeps_the_previous_table(tenant_database, dbt
     conninfo = tenant_database.conninfo
     dbt_project.run("all_users")
     before = run_sql(conninfo, "select tenant_id, user_id, dbt_loaded_at from analytics.all_users order by 1, 2")
-    kill = ("select pg_terminate_backend(pid) from pg_stat_activity "
-            "where pid <> pg_backend_pid() and query like '%insert into%tenant_c%'")
+    kill = (
+        "select pg_terminate_backend(pid) from pg_stat_activity "
+        "where pid <> pg_backend_pid() and query like '%insert into%tenant_c%'"
+    )
     with _while_reading(conninfo, "tenant_c", kill, sleep=2), pytest.raises(DbtRunError):
         dbt_project.run("all_users", full_refresh=True, vars={"tenant_processing": {"batch_size": 1}})
     after = run_sql(conninfo, "select tenant_id, user_id, dbt_loaded_at from analytics.all_users order by 1, 2")

@@ -68,8 +68,10 @@ def test_consumer_project_builds_with_the_installed_package(tenant_database, tmp
         assert per_tenant(db) == {name: kept for name, kept in db.truth.kept_by_tenant.items() if kept}
         assert len(per_tenant(db)) == 5
         # Row by row: the generator's cleaned rows, with the consumer's own columns derived from them.
-        expected = [(r[0], r[1], r[2], r[2].split("@")[1])
-                    for r in expected_all_users(db.spec.seed, plan_tenants(db.spec.n, rows=db.spec.rows, seed=db.spec.seed))]  # fmt: skip
+        expected = [
+            (r[0], r[1], r[2], r[2].split("@")[1])
+            for r in expected_all_users(db.spec.seed, plan_tenants(db.spec.n, rows=db.spec.rows, seed=db.spec.seed))
+        ]
         got = query(db, "select tenant_id, user_id, email, email_domain from analytics.customer_users order by 1, 2")
         assert got == expected
         # The consumer's var (batch_size: 2 in its dbt_project.yml) reached the package's macros:

@@ -52,7 +52,9 @@ def test_all_users_equals_python_truth_for_random_tenant_sets(
             for name in without_table:
                 conn.execute(sql.SQL("drop table {}").format(sql.Identifier(name, "users")))
             for name in extra_column - without_table:
-                conn.execute(sql.SQL("alter table {} add column note text default 'x'").format(sql.Identifier(name, "users")))
+                conn.execute(
+                    sql.SQL("alter table {} add column note text default 'x'").format(sql.Identifier(name, "users"))
+                )
         batch_size = data.draw(st.integers(1, len(names) + 1), label="batch size")
         with DbtProject(env=endpoint.dbt_env(dbname), work_dir=dbt_work_dir, quiet=True) as project:
             project.run("all_users", vars={"tenant_processing": {"batch_size": batch_size}})
@@ -66,8 +68,7 @@ def test_all_users_equals_python_truth_for_random_tenant_sets(
 def raw_union(conninfo: str, tenants: list[str]) -> list[tuple]:
     """all_users computed by plain SQL written here, without any of the project's macros."""
     branches = [
-        sql.SQL("select {} as tenant_id, * from {}").format(sql.Literal(t), sql.Identifier(t, "users"))
-        for t in tenants
+        sql.SQL("select {} as tenant_id, * from {}").format(sql.Literal(t), sql.Identifier(t, "users")) for t in tenants
     ]
     query = sql.SQL(
         "select tenant_id, user_id, lower(trim(email)), trim(first_name), trim(last_name), registration_date, "

@@ -59,7 +59,9 @@ def test_zero_etl_model_on_postgres_equals_all_users(tenant_database, dbt_projec
     dbt_project.run(vars=vars)
     columns = "tenant_id, user_id, email, first_name, last_name, account_status, subscription_tier, updated_at"
     with psycopg.connect(tenant_database.conninfo) as conn:
-        zero_etl = conn.execute(f"select {columns} from analytics_analytics.zero_etl_all_users order by 1, 2").fetchall()
+        zero_etl = conn.execute(
+            f"select {columns} from analytics_analytics.zero_etl_all_users order by 1, 2"
+        ).fetchall()
         plain = conn.execute(f"select {columns} from analytics.all_users order by 1, 2").fetchall()
     assert zero_etl == plain and len(plain) == tenant_database.truth.kept_rows
     sql = dbt_project.compile("zero_etl_all_users", vars=vars).node("zero_etl_all_users").compiled_code

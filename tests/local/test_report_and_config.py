@@ -32,7 +32,8 @@ def test_demo_writes_a_report_that_adds_up(tmp_path):
 def test_precedence_flag_env_file_default(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "tenant-harness.toml").write_text(
-        "[harness]\ntenants = 50\nrows = 9\nbatch_size = 25\ntenant_pattern = 'customer_*'\nexclude_tenants = ['customer_test*']\n"
+        "[harness]\ntenants = 50\nrows = 9\nbatch_size = 25\ntenant_pattern = 'customer_*'\n"
+        "exclude_tenants = ['customer_test*']\n"
     )
     config = HarnessConfig.build({"TENANT_HARNESS_ROWS": "7"}, tenants=5)
     assert (config.tenants, config.rows, config.batch_size, config.seed) == (5, 7, 25, 42)

@@ -50,7 +50,8 @@ def test_password_never_leaks(tmp_path, monkeypatch, capfd):
 
 
 @pytest.mark.parametrize(
-    "dsn", ["postgresql://u:hunter2@h/db?bogus=1", "postgresql://u:hunter2@h:5x432/db", "host=h password=hunter2 bogus=1"]
+    "dsn",
+    ["postgresql://u:hunter2@h/db?bogus=1", "postgresql://u:hunter2@h:5x432/db", "host=h password=hunter2 bogus=1"],
 )
 def test_a_dsn_that_cannot_be_used_is_reported_without_its_password(dsn):
     result = CliRunner().invoke(main, ["run"], env={"TENANT_HARNESS_DSN": dsn})

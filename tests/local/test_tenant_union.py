@@ -42,7 +42,7 @@ def test_failed_run_leaves_previous_table_and_next_run_recovers(tenant_database,
     loaded_at = sql(tenant_database, "select max(dbt_loaded_at) from analytics.all_users")
     # A tenant whose table fails only when read, in the last batch: earlier batches succeed first.
     sql(tenant_database, "create schema tenant_zz")
-    sql(tenant_database, f"create view tenant_zz.users as select (1 / (user_id - user_id))::bigint as "
+    sql(tenant_database, "create view tenant_zz.users as select (1 / (user_id - user_id))::bigint as "
         "user_id, email, first_name, last_name, registration_date, last_login_date, account_status, "
         "subscription_tier, created_at, updated_at from tenant_a.users")  # fmt: skip
     with pytest.raises(DbtRunError, match="division by zero"):
@@ -172,7 +172,9 @@ def test_estimate_processing_time_is_calibrated_from_measured_builds(tenant_data
     dbt_project.run("all_users")
     assert dbt_project.invoke(*args).success
     with pytest.raises(DbtRunError, match="tenant_count must be a number >= 0"):
-        dbt_project.invoke("run-operation", "estimate_processing_time", "--args", "{tenant_count: x, avg_rows_per_tenant: 1}")
+        dbt_project.invoke(
+            "run-operation", "estimate_processing_time", "--args", "{tenant_count: x, avg_rows_per_tenant: 1}"
+        )
 
 
 def compiled(dbt_project, jinja: str) -> str:
@@ -182,13 +184,37 @@ def compiled(dbt_project, jinja: str) -> str:
 @pytest.mark.tenants(n=3, rows=2)
 def test_seed_helper_macros(tenant_database, dbt_project):
     sql(tenant_database, 'create schema "tenant_x""y"')
-    assert compiled(dbt_project, "{{ multitenant_analytics.get_tenant_table_ref('tenant_x\"y') }}") == '"tenant_x""y"."users"'
-    assert compiled(dbt_project, "{{ multitenant_analytics.get_tenant_table_ref('t', 'users', 'zeroetl') }}") == '"zeroetl"."t"."users"'
-    assert compiled(dbt_project, "{{ multitenant_analytics.validate_tenant_table_exists('users') }}") == "['tenant_x\"y']"
-    columns = compiled(dbt_project, "{% for c in multitenant_analytics.get_tenant_table_columns('tenant_b') %}{{ c.name }} {% endfor %}")
-    assert columns.split() == ["user_id", "email", "first_name", "last_name", "registration_date",
-                               "last_login_date", "account_status", "subscription_tier", "created_at", "updated_at"]
-    union = compiled(dbt_project, "{{ multitenant_analytics.union_zero_etl_tenant_tables('users', zeroetl_database=target.database) }}")
+    assert (
+        compiled(dbt_project, "{{ multitenant_analytics.get_tenant_table_ref('tenant_x\"y') }}")
+        == '"tenant_x""y"."users"'
+    )
+    assert (
+        compiled(dbt_project, "{{ multitenant_analytics.get_tenant_table_ref('t', 'users', 'zeroetl') }}")
+        == '"zeroetl"."t"."users"'
+    )
+    assert (
+        compiled(dbt_project, "{{ multitenant_analytics.validate_tenant_table_exists('users') }}") == "['tenant_x\"y']"
+    )
+    columns = compiled(
+        dbt_project,
+        "{% for c in multitenant_analytics.get_tenant_table_columns('tenant_b') %}{{ c.name }} {% endfor %}",
+    )
+    assert columns.split() == [
+        "user_id",
+        "email",
+        "first_name",
+        "last_name",
+        "registration_date",
+        "last_login_date",
+        "account_status",
+        "subscription_tier",
+        "created_at",
+        "updated_at",
+    ]
+    union = compiled(
+        dbt_project,
+        "{{ multitenant_analytics.union_zero_etl_tenant_tables('users', zeroetl_database=target.database) }}",
+    )
     assert union.count("union all") == 2 and f'from "{tenant_database.name}"."tenant_c"."users"' in union
 
 
@@ -211,12 +237,16 @@ def test_materialization_builds_what_the_models_union_asks_for(tenant_database, 
     models, project = probe_project
     (models / "user_emails.sql").write_text(
         "{{ config(materialized='tenant_union', pre_hook='create table analytics.pre_hook_ran (x int)') }}\n"
-        "with u as ({{ multitenant_analytics.union_tenant_tables('users', columns=['user_id', 'email'], batch_size=1) }})\n"
+        "with u as ({{ multitenant_analytics.union_tenant_tables('users', columns=['user_id', 'email'],"
+        " batch_size=1) }})\n"
         "select u.tenant_id, u.user_id, u.email from u"
     )
     project.run("user_emails")
-    columns = sql(tenant_database, "select attname from pg_attribute where attrelid = 'analytics.user_emails'::regclass "
-                  "and attnum > 0 order by attnum")  # fmt: skip
+    columns = sql(
+        tenant_database,
+        "select attname from pg_attribute where attrelid = 'analytics.user_emails'::regclass "
+        "and attnum > 0 order by attnum",
+    )
     assert [c[0] for c in columns] == ["tenant_id", "user_id", "email"]
     assert sql(tenant_database, "select count(*) from analytics.user_emails") == [(tenant_database.truth.source_rows,)]
     batches = sql(tenant_database, "select batches from analytics.tenant_union_runs where model = 'user_emails'")
@@ -234,7 +264,10 @@ def test_a_schema_named_like_the_markers_is_just_a_tenant(tenant_database, dbt_p
 
 def q_create(schema: str) -> str:
     quoted = '"' + schema.replace('"', '""') + '"'
-    return f"create schema {quoted}; create table {quoted}.{USERS}; insert into {quoted}.users (user_id, email) values (1, 'a@b.c')"
+    return (
+        f"create schema {quoted}; create table {quoted}.{USERS}; "
+        f"insert into {quoted}.users (user_id, email) values (1, 'a@b.c')"
+    )
 
 
 @pytest.mark.tenants(n=3, rows=3)
@@ -243,7 +276,8 @@ def test_unique_key_without_tenant_id_or_as_a_string_stays_per_tenant(tenant_dat
     models, project = probe_project
     (models / "users_by_id.sql").write_text(
         f"{{{{ config(materialized='tenant_union', incremental_column='updated_at', unique_key={unique_key!r}) }}}}\n"
-        "with u as ({{ multitenant_analytics.union_tenant_tables('users') }})\n{{ multitenant_analytics.clean_users('u') }}"
+        "with u as ({{ multitenant_analytics.union_tenant_tables('users') }})\n"
+        "{{ multitenant_analytics.clean_users('u') }}"
     )
     project.run("users_by_id")
     sql(tenant_database, "update tenant_a.users set email = 'new@a.x', updated_at = now() where user_id = 1")

@@ -19,14 +19,18 @@ def _tamper(conninfo: str, sql: str) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("tampering", "caught_by"),
     [
-        ("delete from analytics.all_users where ctid = (select min(ctid) from analytics.all_users)",
-         "counts_match_truth"),
+        (
+            "delete from analytics.all_users where ctid = (select min(ctid) from analytics.all_users)",
+            "counts_match_truth",
+        ),
         ("insert into analytics.all_users select * from analytics.all_users limit 1", "no_duplicate_users"),
         ("delete from analytics.all_users where tenant_id = 'tenant_c'", "tenants_all_present"),
         ("update analytics.all_users set email = upper(email) where user_id = 1", "values_are_clean"),
         ("update analytics.all_users set email = null where user_id = 2", "no_null_keys"),
-        ("update analytics.all_users set dbt_loaded_at = dbt_loaded_at - interval '1 day' where user_id = 3",
-         "loaded_in_last_run"),
+        (
+            "update analytics.all_users set dbt_loaded_at = dbt_loaded_at - interval '1 day' where user_id = 3",
+            "loaded_in_last_run",
+        ),
     ],
     ids=["lost-row", "duplicated-row", "lost-tenant", "unclean-email", "null-email", "stale-row"],
 )

@@ -79,8 +79,11 @@ def _drop_everything(settings: RedshiftSettings, schemas: list[str], tenants: li
         for schema in schemas:
             conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
         if tenants:
-            conn.execute(sql.SQL("delete from {} where tenant_id in ({})").format(
-                sql.Identifier(TRUTH_SCHEMA, "tenant_rows"), sql.SQL(", ").join(map(sql.Literal, tenants))))
+            conn.execute(
+                sql.SQL("delete from {} where tenant_id in ({})").format(
+                    sql.Identifier(TRUTH_SCHEMA, "tenant_rows"), sql.SQL(", ").join(map(sql.Literal, tenants))
+                )
+            )
 
 
 @pytest.fixture(params=["all_users", "zero_etl_all_users"])

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime
 import re
-from pathlib import Path
 from types import SimpleNamespace
 
 import jinja2

@@ -19,8 +19,10 @@ def write(path, data, mode=0o600):
 
 
 def test_connection_file_like_the_seeds_with_environment_overrides(tmp_path):
-    file = write(tmp_path / "bastion-redshift-connection.json",
-                 {"host": "c.example", "port": 5439, "database": "dev", "username": "u", "password": "s3cret"})  # fmt: skip
+    file = write(
+        tmp_path / "bastion-redshift-connection.json",
+        {"host": "c.example", "port": 5439, "database": "dev", "username": "u", "password": "s3cret"},
+    )
     env = {"TENANT_HARNESS_REDSHIFT_CONNECTION_FILE": file, "TENANT_HARNESS_REDSHIFT_DBNAME": "scratch"}
     settings = load_settings(env)
     assert (settings.host, settings.user, settings.dbname, settings.port) == ("c.example", "u", "scratch", 5439)
