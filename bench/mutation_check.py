@@ -85,7 +85,7 @@ def _mutant(name: str, what: str, *sites: tuple[str, str, str]) -> Mutant:
     return Mutant(name, what, tuple(Site(*s) for s in sites))
 
 
-TENANT_ID = 'select cast(\'" ~ {}.replace("\'", "\'\'") ~ "\' as varchar(128)) as tenant_id, '
+TENANT_ID = '{{%- set literal = "\'" ~ {}.replace("\'", "\'\'") ~ "\'" -%}}'
 
 MUTANTS = (
     _mutant(
@@ -164,8 +164,8 @@ MUTANTS = (
         "type widening returns the left (first-seen) type instead of the wider one",
         (
             "macros/union/widen_type.sql",
-            "{%- set wider = family[[family.index(l), family.index(r)] | max] -%}",
-            "{%- set wider = left -%}",
+            "{{ return(family[[family.index(l), family.index(r)] | max]) }}",
+            "{{ return(left) }}",
         ),
     ),
 )
