@@ -308,7 +308,10 @@ def test(ctx, dsn, target, select):
         _exit_with(_dbt_command(ctx, ("test", *(["--select", *select] if select else [])), dsn, target))
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@main.command(
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+    short_help="Any dbt command against the harness's database (the seed's --bastion-command).",
+)
 @_dsn
 @_target_opt
 @click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED, required=True)
