@@ -125,9 +125,7 @@ def _target(config: HarnessConfig) -> _Target:
     if config.target == "redshift":
         settings = redshift.load_settings()
         return _Target(settings.dbt_env(config.schema), settings.conninfo(), "redshift")
-    endpoint, database = _connected(config)
-    saved = None if config.dsn else state_file.load()
-    tenants = saved.tenants if saved else None
+    endpoint, database, tenants = _connected(config)
     return _Target(endpoint.dbt_env(database), endpoint.conninfo(database), "postgres", tenants)
 
 
@@ -140,11 +138,12 @@ def _project(config: HarnessConfig, env: dict, tenants: int | None = None, **kw)
     )
 
 
-def _connected(config: HarnessConfig) -> tuple[Endpoint, str]:
-    """The server and database to work on: --dsn / TENANT_HARNESS_DSN, else what ``up`` started."""
+def _connected(config: HarnessConfig) -> tuple[Endpoint, str, int | None]:
+    """The server, database and (when ``up`` generated them) tenant count to work with: --dsn /
+    TENANT_HARNESS_DSN, else what ``up`` started."""
     if config.dsn:
         server = ExistingServer(dsn=config.dsn)
-        return server.endpoint, server.endpoint.dbname
+        return server.endpoint, server.endpoint.dbname, None
     saved = state_file.load()
     if saved is None:
         raise HarnessError(
@@ -153,7 +152,7 @@ def _connected(config: HarnessConfig) -> tuple[Endpoint, str]:
         )
     # The state file never holds a password: it comes from the environment, as libpq's does.
     password = os.environ.get("PGPASSWORD", "")
-    return dataclasses.replace(saved.endpoint, password=password), saved.database
+    return dataclasses.replace(saved.endpoint, password=password), saved.database, saved.tenants
 
 
 def _fail(exc: Exception) -> None:
@@ -252,11 +251,12 @@ def down(force):
     console.print(f"down: stopped {saved.kind} server at {saved.endpoint.redacted()}")
 
 
-def _dbt_command(ctx, args: tuple[str, ...], dsn, target, batch_size=None) -> DbtResult:
+def _dbt(ctx, dsn, target, call, batch_size=None) -> tuple[DbtResult, _Target, HarnessConfig]:
+    """``call(project)`` on the dbt project bound to the target: its result, the target, the config."""
     config = _config(ctx, dsn=dsn, target=target, batch_size=batch_size)
     where = _target(config)
     with _project(config, where.dbt_env, where.tenants) as project:
-        return project.invoke(*args, check=False)
+        return call(project), where, config
 
 
 def _exit_with(result: DbtResult) -> None:
@@ -273,7 +273,7 @@ def _exit_with(result: DbtResult) -> None:
 def debug(ctx, dsn, target):
     """dbt debug: check profile, project and connection (the seed's --step1)."""
     with _errors():
-        _exit_with(_dbt_command(ctx, ("debug",), dsn, target))
+        _exit_with(_dbt(ctx, dsn, target, lambda project: project.debug(check=False))[0])
 
 
 @main.command()
@@ -286,12 +286,10 @@ def debug(ctx, dsn, target):
 @click.pass_context
 def run(ctx, dsn, target, batch_size, select, full_refresh, report_dir):
     """dbt run: build the models (the seed's --step2), then print the run report."""
-    args = ["run", *(["--select", *select] if select else []), *(["--full-refresh"] if full_refresh else [])]
     with _errors():
-        config = _config(ctx, dsn=dsn, target=target, batch_size=batch_size)
-        where = _target(config)
-        with _project(config, where.dbt_env, where.tenants) as project:
-            result = project.invoke(*args, check=False)
+        result, where, config = _dbt(
+            ctx, dsn, target, lambda project: project.run(*select, full_refresh=full_refresh, check=False), batch_size
+        )
         _exit_with(result)
         if any(n.name == "all_users" for n in result.nodes):
             _report_run(where.conninfo, config.schema, report_dir)
@@ -305,7 +303,7 @@ def run(ctx, dsn, target, batch_size, select, full_refresh, report_dir):
 def test(ctx, dsn, target, select):
     """dbt test: run the data tests (the seed's --step3)."""
     with _errors():
-        _exit_with(_dbt_command(ctx, ("test", *(["--select", *select] if select else [])), dsn, target))
+        _exit_with(_dbt(ctx, dsn, target, lambda project: project.test(*select, check=False))[0])
 
 
 @main.command(
@@ -320,7 +318,7 @@ def exec(ctx, dsn, target, dbt_args):  # noqa: A001 - the command's name
     """Any dbt command against the harness's database, e.g. `exec -- show --select all_users`
     (the seed's --bastion-command)."""
     with _errors():
-        _exit_with(_dbt_command(ctx, tuple(dbt_args), dsn, target))
+        _exit_with(_dbt(ctx, dsn, target, lambda project: project.invoke(*dbt_args, check=False))[0])
 
 
 @main.command()
@@ -388,6 +386,7 @@ def demo(ctx, tenants, rows, seed, batch_size, dsn, backend, replace, report_dir
             server = start_server(backend=config.backend, dsn=config.dsn)
         with server:
             database = _prepare_database(server, config)
+            conninfo = server.endpoint.conninfo(database)
             with phase(f"generate {config.tenants} tenants x {config.rows} rows"):
                 truth = _generate(server.endpoint, database, config, replace=replace)
             with _project(config, server.endpoint.dbt_env(database), quiet=config.tenants > 100) as project:
@@ -396,9 +395,8 @@ def demo(ctx, tenants, rows, seed, batch_size, dsn, backend, replace, report_dir
                         result = project.invoke(step, check=False)
                     _exit_with(result)
             with phase("verify"):
-                checks = run_checks(server.endpoint.conninfo(database), schema=config.schema)
+                checks = run_checks(conninfo, schema=config.schema)
             _print_checks(checks)
-            conninfo = server.endpoint.conninfo(database)
             _print_counts(conninfo, config.schema, truth.kept_by_tenant)
             _report_run(conninfo, config.schema, report_dir, truth=truth, phases=timings)
         if not all(c.passed for c in checks):
