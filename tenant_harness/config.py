@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .server import redact_dsn
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -115,18 +116,8 @@ class HarnessConfig:
         out = asdict(self)
         out.pop("sources")
         if self.dsn:
-            out["dsn"] = _mask_dsn(self.dsn)
+            out["dsn"] = redact_dsn(self.dsn)
         return out
-
-
-def _mask_dsn(dsn: str) -> str:
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-    try:
-        has_password = bool(conninfo_to_dict(dsn).get("password"))
-    except Exception:  # an unparsable DSN is reported where it is used; never print it raw
-        return "****"
-    return make_conninfo(dsn, password="****") if has_password else dsn
 
 
 def _read_file(path: str | os.PathLike | None) -> dict[str, Any]:
@@ -147,7 +138,7 @@ def _read_file(path: str | os.PathLike | None) -> dict[str, Any]:
             f"config file {candidate}: unknown setting(s) {', '.join(unknown)}. Hint: known settings are "
             f"{', '.join(sorted(known))}."
         )
-    if settings.get("dsn") and _mask_dsn(str(settings["dsn"])) != str(settings["dsn"]):
+    if settings.get("dsn") and redact_dsn(str(settings["dsn"])) != str(settings["dsn"]):
         raise ConfigError(
             f"config file {candidate}: the dsn holds a password. Hint: keep secrets out of files: "
             f"set PGPASSWORD or {ENV_PREFIX}DSN in the environment."

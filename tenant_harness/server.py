@@ -64,7 +64,7 @@ class Endpoint:
 
     def redacted(self) -> str:
         """The DSN with any password masked, for logs and messages."""
-        return make_conninfo(self.conninfo(), password="****") if self.password else self.conninfo()
+        return redact_dsn(self.conninfo())
 
 
 class Server:
@@ -104,15 +104,19 @@ def wait_until_ready(conninfo: str, *, timeout: float = _READY_TIMEOUT_S, proc=N
             last = exc
             time.sleep(0.02)
     raise ServerStartError(
-        f"PostgreSQL at {_redact(conninfo)!r} did not answer 'select 1' within {timeout:.0f} s: "
+        f"PostgreSQL at {redact_dsn(conninfo)!r} did not answer 'select 1' within {timeout:.0f} s: "
         f"{_redact_text(str(last), conninfo)}"
         f"{_log_tail(log)}"
     )
 
 
-def _redact(conninfo: str) -> str:
-    params = conninfo_to_dict(conninfo)
-    return make_conninfo(conninfo, password="****") if params.get("password") else conninfo
+def redact_dsn(dsn: str) -> str:
+    """``dsn`` with its password masked, for messages; a DSN that cannot be parsed is masked as text."""
+    try:
+        has_password = bool(conninfo_to_dict(dsn).get("password"))
+    except psycopg.ProgrammingError:
+        return _mask_password_text(dsn)
+    return make_conninfo(dsn, password="****") if has_password else dsn
 
 
 def _redact_text(text: str, conninfo: str) -> str:
@@ -120,7 +124,7 @@ def _redact_text(text: str, conninfo: str) -> str:
     return text.replace(str(password), "****") if password else text
 
 
-def mask_password_text(text: str) -> str:
+def _mask_password_text(text: str) -> str:
     """``text`` with anything that looks like a password in a DSN masked: the user:password@ of a
     URI and password=... of a key/value string. For DSNs that cannot be parsed."""
     text = re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1****@", text)
@@ -290,13 +294,13 @@ class EmbeddedServer(Server):
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=_drop_root)
         except subprocess.SubprocessError as exc:
-            pwfile.unlink(missing_ok=True)
             raise ServerStartError(
                 f"could not start initdb as an unprivileged user: {exc}. Hint: as root, user "
                 "namespaces must be allowed (user.max_user_namespaces > 0); or run as a non-root "
                 "user, or set TENANT_HARNESS_DSN."
             ) from exc
-        pwfile.unlink(missing_ok=True)
+        finally:
+            pwfile.unlink(missing_ok=True)
         if done.returncode != 0:
             tail = "\n  ".join((done.stdout + done.stderr).strip().splitlines()[-15:])
             raise ServerStartError(
@@ -310,7 +314,6 @@ class EmbeddedServer(Server):
             str(self.bin_dir / "postgres"), "-D", str(self.data_dir),
             "-h", "127.0.0.1", "-p", str(port), "-k", str(self.socket_dir),
             "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off",
-            "-c", "listen_addresses=127.0.0.1",
         ]  # fmt: skip
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it from here on
         try:
@@ -415,9 +418,8 @@ class ExistingServer(Server):
         try:
             params = conninfo_to_dict(dsn)
         except psycopg.ProgrammingError as exc:
-            shown = mask_password_text(dsn)
             raise ServerStartError(
-                f"cannot parse the DSN {shown!r}: {mask_password_text(str(exc).strip())}. {hint}"
+                f"cannot parse the DSN {redact_dsn(dsn)!r}: {_mask_password_text(str(exc).strip())}. {hint}"
             ) from None  # the cause's text would repeat the DSN, password included
         try:
             port = int(params.get("port") or 5432)
