@@ -62,17 +62,18 @@ def _load_hypothesis_profile() -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     missing = redshift.missing_settings()
     if missing:
-        skip = pytest.mark.skip(reason=f"Redshift suite needs {', '.join(missing)} (not set)")
-        for item in items:
-            if "redshift" in item.keywords:
-                item.add_marker(skip)
+        _skip(items, "redshift", f"Redshift suite needs {', '.join(missing)} (not set)")
     if config.getoption("--tenant-backend") == "docker" and not config.getoption("--tenant-dsn"):
         reason = DockerServer.unavailable_reason()
         if reason:
-            skip = pytest.mark.skip(reason=f"Docker backend: {reason}")
-            for item in items:
-                if "local" in item.keywords:
-                    item.add_marker(skip)
+            _skip(items, "local", f"Docker backend: {reason}")
+
+
+def _skip(items: list[pytest.Item], marker: str, reason: str) -> None:
+    skip = pytest.mark.skip(reason=reason)
+    for item in items:
+        if marker in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
@@ -206,12 +207,12 @@ def dbt_work_dir(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture
 def dbt_project(tenant_database: TenantDatabase, harness_config: HarnessConfig, dbt_work_dir) -> Iterator[DbtProject]:
-    """The dbt project bound to ``tenant_database`` (quiet; private target/ and logs/)."""
-    limit = max(tenant_database.spec.n, 2000)  # the project's safety stop, raised for big sets
+    """The dbt project bound to ``tenant_database`` (quiet; private target/ and logs/), with the
+    session config's vars (the project's tenant safety limit raised to fit the set)."""
     with DbtProject(
         env=tenant_database.dbt_env(),
         project_dir=harness_config.project_dir,
-        vars={"tenant_processing": {"max_tenant_limit": limit}},
+        vars=harness_config.dbt_vars(len(tenant_database.truth.tenants)),
         work_dir=dbt_work_dir,
         quiet=True,
     ) as project:

@@ -254,8 +254,9 @@ def generate_tenants(
     ``n`` is a tenant count or a list of schema names (default: the seed's tenant_a, b, c). Tables are
     bulk-loaded with COPY over ``workers`` connections at once; each commits every ``commit_every``
     tenants because one transaction that creates thousands of tables runs out of lock slots. The
-    truth is also written to ``harness_truth.tenant_rows`` so verification SQL can compare against it. ``replace`` drops
-    existing schemas of the same names first; without it an existing schema is an error.
+    truth is also written to ``harness_truth.tenant_rows`` so verification SQL can compare against
+    it. ``replace`` drops existing schemas of the same names first; without it an existing schema is
+    an error.
     ``bulk="insert"`` loads with multi-row INSERTs instead, for servers without COPY FROM STDIN
     (Amazon Redshift).
     """
@@ -304,8 +305,7 @@ def _load_chunk(
         _create_tables(conn, chunk, replace=replace)
         for spec in chunk:
             data = tenant_rows(spec.name, rows=spec.rows, seed=seed, null_ids=spec.null_ids, **ratios)
-            load(conn, sql.Identifier(spec.name, "users"), USERS_COLUMNS, [source_values(r) for r in data]
-                 if bulk == "insert" else data)  # fmt: skip
+            load(conn, sql.Identifier(spec.name, "users"), USERS_COLUMNS, data)
             truths.append(_truth(spec, data))
         load(conn, _TRUTH_TABLE, _TRUTH_COLUMNS, [(t.name, t.source_rows, t.kept_rows) for t in truths])
     return truths
@@ -368,8 +368,9 @@ def _copy(conn: psycopg.Connection, table: sql.Composable, columns: Sequence[str
                 copy.write_row(row)
 
 
-def _insert(conn: psycopg.Connection, table: sql.Composable, columns: Sequence[str], rows: list[tuple]) -> None:
-    """Multi-row INSERTs of 500 rows, for servers without COPY FROM STDIN."""
+def _insert(conn: psycopg.Connection, table: sql.Composable, columns: Sequence[str], rows: list) -> None:
+    """Multi-row INSERTs of 500 rows (SourceRows or plain tuples), for servers without COPY FROM STDIN."""
+    rows = [source_values(r) if isinstance(r, SourceRow) else r for r in rows]
     head = sql.SQL("insert into {} ({}) values ").format(table, sql.SQL(", ").join(map(sql.Identifier, columns)))
     for start in range(0, len(rows), 500):
         values = sql.SQL(", ").join(sql.SQL("({})").format(_literals(row)) for row in rows[start : start + 500])
