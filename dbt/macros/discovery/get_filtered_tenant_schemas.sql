@@ -29,18 +29,10 @@
         {%- endif -%}
     {%- endfor -%}
     {%- if missing -%}
-        {%- set msg = "get_filtered_tenant_schemas: " ~ (missing | length) ~ " tenant(s) have no table " ~ table_name ~ ": " ~ (missing[:10] | join(', ')) ~ ((' ...') if missing | length > 10 else '') -%}
-        {%- if cfg.missing_table == 'error' -%}
-            {{ exceptions.raise_compiler_error(msg ~ ". Hint: exclude them (tenant_processing.exclude_tenants) or set missing_table: warn.") }}
-        {%- endif -%}
-        {{ exceptions.warn(msg ~ " (skipped; missing_table: warn)") }}
+        {%- do multitenant_analytics._skip_or_stop(missing, (missing | length) ~ " tenant(s) have no table " ~ table_name ~ ": ", 'missing_table', cfg.missing_table, "exclude them (tenant_processing.exclude_tenants) or set missing_table: warn.") -%}
     {%- endif -%}
     {%- if unreadable -%}
-        {%- set msg = "get_filtered_tenant_schemas: no USAGE/SELECT privilege on " ~ table_name ~ " in " ~ (unreadable | length) ~ " tenant(s): " ~ (unreadable[:10] | join(', ')) ~ ((' ...') if unreadable | length > 10 else '') -%}
-        {%- if cfg.unreadable_tenant == 'error' -%}
-            {{ exceptions.raise_compiler_error(msg ~ ". Hint: grant usage/select to " ~ target.user ~ ", exclude them (tenant_processing.exclude_tenants), or set unreadable_tenant: warn to skip them.") }}
-        {%- endif -%}
-        {{ exceptions.warn(msg ~ " (skipped; unreadable_tenant: warn)") }}
+        {%- do multitenant_analytics._skip_or_stop(unreadable, "no USAGE/SELECT privilege on " ~ table_name ~ " in " ~ (unreadable | length) ~ " tenant(s): ", 'unreadable_tenant', cfg.unreadable_tenant, "grant usage/select to " ~ target.user ~ ", exclude them (tenant_processing.exclude_tenants), or set unreadable_tenant: warn to skip them.") -%}
     {%- endif -%}
 
     {%- if usable | length > cfg.max_tenant_limit -%}
@@ -50,6 +42,15 @@
         {{ exceptions.raise_compiler_error("get_filtered_tenant_schemas: no tenant to process: " ~ (found | length) ~ " schema(s) match pattern '" ~ pattern ~ "' in database " ~ (database or target.database) ~ ", " ~ (usable | length) ~ " left after filters with table " ~ table_name ~ ". Hint: check tenant_schema_pattern, the filters, and that the tenants were loaded.") }}
     {%- endif -%}
     {{ return(usable) }}
+{% endmacro %}
+
+{% macro _skip_or_stop(names, problem, setting, mode, hint) %}
+    {#- Tenants left out for `problem`: stop the run (`setting` is 'error') or warn and skip them. -#}
+    {%- set msg = "get_filtered_tenant_schemas: " ~ problem ~ (names[:10] | join(', ')) ~ (' ...' if names | length > 10 else '') -%}
+    {%- if mode == 'error' -%}
+        {{ exceptions.raise_compiler_error(msg ~ ". Hint: " ~ hint) }}
+    {%- endif -%}
+    {{ exceptions.warn(msg ~ " (skipped; " ~ setting ~ ": warn)") }}
 {% endmacro %}
 
 {% macro _apply_globs(tenants, globs, setting, keep) %}
