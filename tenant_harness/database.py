@@ -36,3 +36,13 @@ def drop_database(endpoint: Endpoint, name: str) -> None:
     """Drop database ``name`` if it exists, ending any session still connected to it."""
     with _admin(endpoint) as conn:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+def relation_exists(conn: psycopg.Connection, relation: str, *, schema: str) -> bool:
+    """Whether table ``relation`` (``name`` in ``schema``, or ``schema.name``) exists.
+
+    information_schema rather than to_regclass(): Redshift has no to_regclass.
+    """
+    table_schema, _, name = relation.rpartition(".")
+    query = "select count(*) from information_schema.tables where table_schema = %s and table_name = %s"
+    return conn.execute(query, (table_schema or schema, name)).fetchone()[0] > 0

@@ -12,6 +12,7 @@ import psycopg
 from psycopg import sql
 from rich.table import Table
 
+from .database import relation_exists
 from .errors import HarnessError
 from .tenants import DatasetTruth
 
@@ -48,12 +49,7 @@ def collect(
     """The report of the last recorded build of ``model`` in ``schema``."""
     with psycopg.connect(conninfo) as conn:
         runs = sql.Identifier(schema, "tenant_union_runs")
-        known = conn.execute(  # information_schema rather than to_regclass(): Redshift has none
-            "select count(*) from information_schema.tables"
-            " where table_schema = %s and table_name = 'tenant_union_runs'",
-            (schema,),
-        ).fetchone()[0]
-        if not known:
+        if not relation_exists(conn, "tenant_union_runs", schema=schema):
             raise HarnessError(
                 f"no tenant_union build recorded in schema {schema!r}. Hint: run `tenant-harness run` first."
             )

@@ -14,6 +14,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from .database import relation_exists
+
 DEFAULT_SQL_DIR = Path(__file__).resolve().parent.parent / "sql" / "verification"
 _REQUIRES = "requires:"
 
@@ -55,18 +57,6 @@ def check_files(sql_dir: str | Path = DEFAULT_SQL_DIR, engine: str = "postgres")
     return [base / engine / p.name if (base / engine / p.name).exists() else p for p in sorted(base.glob("*.sql"))]
 
 
-def _exists(conn: psycopg.Connection, relation: str, schema: str) -> bool:
-    # information_schema, not to_regclass(): Redshift has no to_regclass.
-    table_schema, _, name = relation.rpartition(".")
-    return (
-        conn.execute(
-            "select count(*) from information_schema.tables where table_schema = %s and table_name = %s",
-            (table_schema or schema, name),
-        ).fetchone()[0]
-        > 0
-    )
-
-
 def run_checks(
     conninfo: str,
     *,
@@ -84,7 +74,7 @@ def run_checks(
         for path in files:
             text = path.read_text().strip().rstrip(";")
             description, requires = _header(text)
-            if not all(_exists(conn, r, schema) for r in requires):
+            if not all(relation_exists(conn, r, schema=schema) for r in requires):
                 results.append(CheckResult(path.stem, description, "skip", 0, (), (), 0.0))
                 continue
             started = time.perf_counter()
