@@ -22,9 +22,10 @@ sys.path.insert(0, str(HERE.parent))  # run from a checkout without `pip install
 
 from psycopg import sql  # noqa: E402
 
+from tenant_harness.loader import table_ddl  # noqa: E402  (the generator's own table definition)
 from tenant_harness.tenants import (  # noqa: E402
-    _USERS_DDL,  # the generator's own table definition: same columns, types and primary key
     DEMO_TENANTS,
+    USERS,
     USERS_COLUMNS,
     plan_tenants,
     source_values,
@@ -54,13 +55,14 @@ def render(tenants=DEMO_TENANTS, *, rows: int = ROWS, seed: int = SEED) -> str:
     columns = sql.SQL(", ").join(map(sql.Identifier, USERS_COLUMNS))
     for spec in plan_tenants(list(tenants), rows=rows, seed=seed):
         table = sql.Identifier(spec.name, "users")
-        pk = sql.SQL("" if spec.null_ids else " primary key")
         out += ["", sql.SQL("create schema {};").format(sql.Identifier(spec.name)).as_string(None)]
-        out.append(sql.SQL(_USERS_DDL.strip() + ";").format(table=table, pk=pk).as_string(None))
+        ddl = table_ddl(table, USERS.layout(spec.name, spec.position), primary_key=not spec.null_ids)
+        out.append(ddl.as_string(None) + ";")
         data = tenant_rows(spec.name, rows=spec.rows, seed=seed, null_ids=spec.null_ids)
         if data:
             values = [
-                sql.SQL("    ({})").format(sql.SQL(", ").join(map(sql.Literal, source_values(row)))) for row in data
+                sql.SQL("    ({})").format(sql.SQL(", ").join(map(sql.Literal, source_values(row, spec.name))))
+                for row in data
             ]
             out.append(sql.SQL("insert into {} ({}) values\n").format(table, columns).as_string(None)
                        + sql.SQL(",\n").join(values).as_string(None) + ";")  # fmt: skip

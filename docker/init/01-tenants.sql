@@ -7,54 +7,21 @@
 begin;
 
 create schema "tenant_a";
-create table "tenant_a"."users" (
-    user_id bigint primary key,
-    email varchar(255),
-    first_name varchar(100),
-    last_name varchar(100),
-    registration_date date,
-    last_login_date timestamp,
-    account_status varchar(20),
-    subscription_tier varchar(20),
-    created_at timestamp,
-    updated_at timestamp
-);
+create table "tenant_a"."users" ("user_id" bigint, "email" varchar(255), "first_name" varchar(100), "last_name" varchar(100), "registration_date" date, "last_login_date" timestamp, "account_status" varchar(20), "subscription_tier" varchar(20), "created_at" timestamp, "updated_at" timestamp, primary key ("user_id"));
 insert into "tenant_a"."users" ("user_id", "email", "first_name", "last_name", "registration_date", "last_login_date", "account_status", "subscription_tier", "created_at", "updated_at") values
     (1, 'user1@tenanta.example.com', 'Ben', 'Rossi', '2024-01-02'::date, '2024-02-10 01:00:00'::timestamp, 'inactive', 'free', '2024-01-01 01:00:00'::timestamp, '2024-01-02 01:00:00'::timestamp),
     (2, 'user2@tenanta.example.com', 'Chloe', 'Suzuki', '2024-01-03'::date, '2024-02-10 02:00:00'::timestamp, 'suspended', 'free', '2024-01-01 02:00:00'::timestamp, '2024-01-03 02:00:00'::timestamp);
 
 create schema "tenant_b";
-create table "tenant_b"."users" (
-    user_id bigint primary key,
-    email varchar(255),
-    first_name varchar(100),
-    last_name varchar(100),
-    registration_date date,
-    last_login_date timestamp,
-    account_status varchar(20),
-    subscription_tier varchar(20),
-    created_at timestamp,
-    updated_at timestamp
-);
+create table "tenant_b"."users" ("user_id" bigint, "email" varchar(255), "first_name" varchar(100), "last_name" varchar(100), "registration_date" date, "last_login_date" timestamp, "account_status" varchar(20), "subscription_tier" varchar(20), "created_at" timestamp, "updated_at" timestamp, primary key ("user_id"));
 insert into "tenant_b"."users" ("user_id", "email", "first_name", "last_name", "registration_date", "last_login_date", "account_status", "subscription_tier", "created_at", "updated_at") values
     (1, 'user1@tenantb.example.com', 'Ben', 'Rossi', '2024-01-02'::date, '2024-02-10 01:00:00'::timestamp, 'inactive', 'free', '2024-01-01 01:00:00'::timestamp, '2024-01-02 01:00:00'::timestamp),
     (2, 'user2@tenantb.example.com', 'Chloe', 'Suzuki', '2024-01-03'::date, '2024-02-10 02:00:00'::timestamp, 'suspended', 'free', '2024-01-01 02:00:00'::timestamp, '2024-01-03 02:00:00'::timestamp);
 
 create schema "tenant_c";
-create table "tenant_c"."users" (
-    user_id bigint primary key,
-    email varchar(255),
-    first_name varchar(100),
-    last_name varchar(100),
-    registration_date date,
-    last_login_date timestamp,
-    account_status varchar(20),
-    subscription_tier varchar(20),
-    created_at timestamp,
-    updated_at timestamp
-);
+create table "tenant_c"."users" ("user_id" bigint, "email" varchar(255), "first_name" varchar(100), "last_name" varchar(100), "registration_date" date, "last_login_date" timestamp, "account_status" varchar(20), "subscription_tier" varchar(20), "created_at" timestamp, "updated_at" timestamp, primary key ("user_id"));
 insert into "tenant_c"."users" ("user_id", "email", "first_name", "last_name", "registration_date", "last_login_date", "account_status", "subscription_tier", "created_at", "updated_at") values
-    (1, 'user1@tenantc.example.com', 'Ben', 'Rossi', '2024-01-02'::date, '2024-02-10 01:00:00'::timestamp, 'inactive', 'free', '2024-01-01 01:00:00'::timestamp, '2024-01-02 01:00:00'::timestamp),
-    (2, '  User2@TENANTC.Example.COM ', ' Chloe', 'Suzuki  ', '2024-01-03'::date, '2024-02-10 02:00:00'::timestamp, ' Suspended ', 'FREE ', '2024-01-01 02:00:00'::timestamp, '2024-01-03 02:00:00'::timestamp);
+    (1, '  USER1@TENANTC.EXAMPLE.COM ', ' Ben  ', ' Rossi  ', '2024-01-02'::date, '2024-02-10 01:00:00'::timestamp, ' Inactive ', '  FREE ', '2024-01-01 01:00:00'::timestamp, '2024-01-02 01:00:00'::timestamp),
+    (2, '  USER2@TENANTC.EXAMPLE.COM ', ' Chloe  ', ' Suzuki  ', '2024-01-03'::date, '2024-02-10 02:00:00'::timestamp, ' Suspended ', '  FREE ', '2024-01-01 02:00:00'::timestamp, '2024-01-03 02:00:00'::timestamp);
 
 commit;

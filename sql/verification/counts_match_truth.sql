@@ -5,7 +5,13 @@ select
     coalesce(truth.tenant_id, output.tenant_id) as tenant_id,
     truth.expected_rows,
     coalesce(output.actual_rows, 0) as actual_rows
-from harness_truth.tenant_rows as truth
+from (
+    select
+        tenant_rows.tenant_id,
+        tenant_rows.expected_rows
+    from harness_truth.tenant_rows
+    where tenant_rows.table_name = 'users'
+) as truth
 full outer join (
     select
         all_users.tenant_id,

@@ -7,7 +7,8 @@ from harness_truth.tenant_rows as truth
 inner join pg_catalog.pg_namespace as ns
     on truth.tenant_id = ns.nspname
 where
-    truth.expected_rows > 0
+    truth.table_name = 'users'
+    and truth.expected_rows > 0
     and ns.nspname ilike 'tenant!_%' escape '!'
     and not exists (
         select 1

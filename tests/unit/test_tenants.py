@@ -28,7 +28,7 @@ def test_rows_are_deterministic_and_truth_is_consistent(tenant, rows, seed, null
     assert len(kept) == rows  # every valid user survives, every invalid extra is dropped
     assert len({r[1] for r in kept}) == rows
     if not null_ids:
-        assert all(d.user_id is not None for d in data)  # a primary key tenant never has a null id
+        assert all(d.null != "user_id" for d in data)  # a primary key tenant never has a null id
     for row in kept:
         assert row[0] == tenant
         assert row[2] == row[2].strip().lower()
@@ -40,7 +40,7 @@ def test_messy_rows_really_are_messy():
     data = tenant_rows("tenant_a", rows=200, seed=1, messy_ratio=0.5)
     messy = [d for d in data if d.messy]
     assert 50 < len(messy) < 150
-    values = source_values(messy[0])
+    values = source_values(messy[0], "tenant_a")
     assert values[1] != values[1].strip().lower()  # email needs cleaning
     assert values[6] != values[6].strip().upper()  # so does the status
 

@@ -1,0 +1,316 @@
+"""The loader: writes the dataset :mod:`tenant_harness.dataset` describes into PostgreSQL (COPY) or a
+server without COPY FROM STDIN (multi-row INSERTs, Amazon Redshift), and the truth beside it.
+
+Tenants are loaded in chunks over several connections at once (the server parses COPY on one core per
+connection), each chunk one transaction (one that creates thousands of tables runs out of lock slots).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+
+import psycopg
+from psycopg import sql
+
+from .dataset import (
+    DEMO_TENANTS,
+    TRUTH_SCHEMA,
+    Column,
+    DatasetTruth,
+    Layout,
+    SourceRow,
+    TableSpec,
+    TableTruth,
+    TenantSpec,
+    TenantTruth,
+    plan_tenants,
+    row_values,
+    table_rows,
+    table_specs,
+    tenant_domain,
+    tenant_truth,
+    value,
+)
+from .errors import ConfigError
+
+_NULL = "\\N"
+TRUTH_TABLE = sql.Identifier(TRUTH_SCHEMA, "tenant_rows")
+TRUTH_COLUMNS = ("table_name", "tenant_id", "source_rows", "expected_rows")
+
+
+def generate_tenants(
+    conninfo: str,
+    n: int | Sequence[str] = DEMO_TENANTS,
+    rows_per_tenant: int = 2,
+    seed: int = 42,
+    *,
+    tables: Sequence[TableSpec | dict | str] | None = None,
+    jitter: float = 0.0,
+    null_id_every: int = 0,
+    messy_ratio: float | None = None,
+    invalid_ratio: float | None = None,
+    commit_every: int = 200,
+    workers: int = max(2, os.cpu_count() or 2),
+    replace: bool = False,
+    progress: bool = False,
+    bulk: str = "copy",
+) -> DatasetTruth:
+    """Create the tenant schemas in the database at ``conninfo``, fill them, and return the truth.
+
+    ``n`` is a tenant count or a list of schema names (default: the seed's tenant_a, b, c); ``tables``
+    the table specs each tenant gets (default: ``users``; see :func:`tenant_harness.dataset.table_spec`).
+    ``messy_ratio`` / ``invalid_ratio`` override every spec's. The truth is also written to
+    ``harness_truth.tenant_rows`` (table_name, tenant_id, source_rows, expected_rows) so verification
+    SQL can compare against it. ``replace`` drops existing schemas of the same names first; without it
+    an existing schema is an error. ``bulk="insert"`` loads with multi-row INSERTs instead of COPY.
+    """
+    if bulk not in _LOADERS:
+        raise ConfigError(f"bulk must be one of {', '.join(_LOADERS)}, got {bulk!r}.")
+    if commit_every < 1:
+        raise ConfigError(f"commit_every must be >= 1, got {commit_every}.")
+    if workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers}.")
+    started = time.perf_counter()
+    specs = _with_ratios(table_specs(tables), messy_ratio, invalid_ratio)
+    tenants = plan_tenants(n, rows=rows_per_tenant, seed=seed, jitter=jitter, null_id_every=null_id_every)
+    with psycopg.connect(conninfo) as conn:
+        _check_free(conn, [t.name for t in tenants], replace=replace)
+        _create_truth_table(conn)
+        if replace and tenants:
+            conn.execute(
+                sql.SQL("delete from {} where tenant_id in ({})").format(
+                    TRUTH_TABLE, _literals(t.name for t in tenants)
+                )
+            )
+    chunks = list(_chunks(tenants, min(commit_every, max(1, len(tenants) // workers))))
+    load = dict(specs=specs, seed=seed, replace=replace, bulk=bulk)
+    with _progress(progress, len(tenants)) as advance:
+        if workers == 1 or len(chunks) <= 1:
+            results = [_load_chunk(conninfo, c, **load) for c in chunks]
+            advance(len(tenants))
+        else:
+            with ThreadPoolExecutor(workers) as pool:
+                futures = [pool.submit(_load_chunk, conninfo, c, **load) for c in chunks]
+                for future in as_completed(futures):
+                    advance(len(future.result()))
+                results = [f.result() for f in futures]
+    per_tenant = [t for chunk in results for t in chunk]  # [(table truths of one tenant), ...]
+    tables = tuple(TableTruth(s.name, tuple(t[i] for t in per_tenant)) for i, s in enumerate(specs))
+    return DatasetTruth(seed=seed, tables=tables, seconds=time.perf_counter() - started)
+
+
+def _with_ratios(specs: Sequence[TableSpec], messy: float | None, invalid: float | None) -> list[TableSpec]:
+    from dataclasses import replace
+
+    over = {k: v for k, v in (("messy_ratio", messy), ("invalid_ratio", invalid)) if v is not None}
+    return [replace(s, **over) if over else s for s in specs]
+
+
+def _load_chunk(
+    conninfo: str, chunk: list[TenantSpec], *, specs: Sequence[TableSpec], seed: int, replace: bool, bulk: str
+) -> list[tuple[TenantTruth, ...]]:
+    """Create and fill one chunk of tenants in one transaction; the truth per tenant and table."""
+    out = []
+    truth_rows = []
+    load = _LOADERS[bulk]
+    with psycopg.connect(conninfo) as conn:
+        planned = [[table_rows(spec, t, seed) for spec in specs] for t in chunk]
+        _create_tables(conn, chunk, specs, planned, replace=replace)
+        for tenant, tables in zip(chunk, planned, strict=True):
+            truths = []
+            domain = tenant_domain(tenant.name)
+            for spec, (layout, data) in zip(specs, tables, strict=True):
+                if layout is not None:
+                    load(conn, sql.Identifier(tenant.name, spec.name), layout, data, domain)
+                truth = tenant_truth(spec, layout, tenant, data)
+                truths.append(truth)
+                if layout is not None:
+                    truth_rows.append((spec.name, tenant.name, truth.source_rows, truth.kept_rows))
+            out.append(tuple(truths))
+        _write_rows(conn, bulk, TRUTH_TABLE, TRUTH_COLUMNS, truth_rows)
+    return out
+
+
+def _chunks(items: list, size: int) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _check_free(conn: psycopg.Connection, names: list[str], *, replace: bool) -> None:
+    if replace or not names:
+        return
+    taken = conn.execute(
+        sql.SQL("select nspname from pg_namespace where nspname in ({}) order by 1").format(_literals(names))
+    ).fetchall()
+    if taken:
+        shown = ", ".join(r[0] for r in taken[:5]) + (" ..." if len(taken) > 5 else "")
+        raise ConfigError(
+            f"{len(taken)} tenant schema(s) already exist: {shown}. "
+            "Hint: use a fresh database, or replace=True (--replace) to drop and recreate them."
+        )
+
+
+def table_ddl(table: sql.Composable, layout: Layout, *, primary_key: bool) -> sql.Composed:
+    """``create table`` for one tenant's layout of a spec; the key as primary key when asked and the
+    tenant has every key column."""
+    cols = [sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.type)) for c in layout.columns]
+    key = layout.spec.key
+    if primary_key and all(k in layout.names for k in key):
+        cols.append(sql.SQL("primary key ({})").format(sql.SQL(", ").join(map(sql.Identifier, key))))
+    return sql.SQL("create table {} ({})").format(table, sql.SQL(", ").join(cols))
+
+
+def _ddl_template(conn: psycopg.Connection, layout: Layout, primary_key: bool) -> str:
+    """:func:`table_ddl` as text with ``{}`` for the table, rendered once per layout: rendering every
+    column identifier again for each of thousands of tenants costs more than the DDL itself."""
+    key = ("ddl", primary_key)
+    if key not in layout.cache:
+        marker = sql.Identifier("__th_table__")
+        text = table_ddl(marker, layout, primary_key=primary_key).as_string(conn)
+        layout.cache[key] = text.replace("{", "{{").replace("}", "}}").replace(marker.as_string(conn), "{}", 1)
+    return layout.cache[key]
+
+
+def _create_tables(conn, chunk, specs, planned, *, replace: bool) -> None:
+    # One round trip for the whole chunk's DDL: per-statement round trips would dominate.
+    statements = []
+    for tenant, tables in zip(chunk, planned, strict=True):
+        schema = sql.Identifier(tenant.name).as_string(conn)
+        if replace:
+            statements.append(f"drop schema if exists {schema} cascade")
+        statements.append(f"create schema {schema}")
+        for spec, (layout, _) in zip(specs, tables, strict=True):
+            if layout is not None:
+                table = sql.Identifier(tenant.name, spec.name).as_string(conn)
+                statements.append(_ddl_template(conn, layout, not tenant.null_ids).format(table))
+    conn.execute(";\n".join(statements))
+
+
+def _copy_text(value) -> str:
+    """A value in COPY's text format."""
+    if value is None:
+        return _NULL
+    if value is True or value is False:
+        return "t" if value else "f"
+    return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _copy_block(layout: Layout, data: list[SourceRow], domain: str) -> str:
+    """The COPY text of ``data``, columns in the order of :func:`copy_columns`: the per-row columns
+    (key, emails) from one format string per tenant, then the columns that depend on (row number,
+    messiness) only, memoised per layout across tenants. Loading speed lives here."""
+    heads = {messy: "\t".join(_template(c, messy, domain) for c in layout.dynamic) for messy in (False, True)}
+    sep = "\t" if layout.dynamic else ""
+    static, cache = layout.static, layout.cache
+    lines = []
+    append = lines.append
+    for row in data:
+        n, messy = row.n, row.messy
+        if row.null is not None:
+            by_name = dict(zip(layout.names, row_values(layout, row, domain), strict=True))
+            append("\t".join(_copy_text(by_name[c.name]) for c in (*layout.dynamic, *static)) + "\n")
+            continue
+        tail = cache.get((n, messy))
+        if tail is None:
+            tail = cache[(n, messy)] = sep + "\t".join(_copy_text(value(c, n, messy, domain)) for c in static) + "\n"
+        append(heads[messy].format(n) + tail)
+    return "".join(lines)
+
+
+def _template(column: Column, messy: bool, domain: str) -> str:
+    """A per-row column's COPY text with ``{0}`` for the row number (a key, or an email's number)."""
+    if column.kind == "key":
+        return "{0}"
+    marker = 987654321  # a number no other part of the value can contain
+    text = _copy_text(value(column, marker, messy, domain)).replace("{", "{{").replace("}", "}}")
+    return text.replace(str(marker), "{0}")
+
+
+def copy_columns(layout: Layout) -> tuple[str, ...]:
+    """The column order the COPY loader writes."""
+    return tuple(c.name for c in (*layout.dynamic, *layout.static))
+
+
+def _copy(conn: psycopg.Connection, table: sql.Composable, layout: Layout, data: list[SourceRow], domain: str) -> None:
+    if not data:
+        return
+    query = sql.SQL("copy {} ({}) from stdin").format(
+        table, sql.SQL(", ").join(map(sql.Identifier, copy_columns(layout)))
+    )
+    block = _copy_block(layout, data, domain)
+    with conn.cursor().copy(query) as copy:
+        copy.write(block)
+
+
+def _insert(
+    conn: psycopg.Connection, table: sql.Composable, layout: Layout, data: list[SourceRow], domain: str
+) -> None:
+    _insert_rows(conn, table, layout.names, [row_values(layout, r, domain) for r in data])
+
+
+def _insert_rows(conn: psycopg.Connection, table: sql.Composable, columns: Sequence[str], rows: list[tuple]) -> None:
+    """Multi-row INSERTs of 500 rows, for servers without COPY FROM STDIN."""
+    head = sql.SQL("insert into {} ({}) values ").format(table, sql.SQL(", ").join(map(sql.Identifier, columns)))
+    for start in range(0, len(rows), 500):
+        values = sql.SQL(", ").join(sql.SQL("({})").format(_literals(row)) for row in rows[start : start + 500])
+        conn.execute(head + values)
+
+
+def _write_rows(conn, bulk: str, table: sql.Composable, columns: Sequence[str], rows: list[tuple]) -> None:
+    """Plain tuples into ``table``: COPY, or INSERTs for ``bulk="insert"``."""
+    if not rows:
+        return
+    if bulk == "insert":
+        _insert_rows(conn, table, columns, rows)
+        return
+    query = sql.SQL("copy {} ({}) from stdin").format(table, sql.SQL(", ").join(map(sql.Identifier, columns)))
+    with conn.cursor().copy(query) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+_LOADERS = {"copy": _copy, "insert": _insert}
+
+
+def _literals(values: Iterable) -> sql.Composed:
+    return sql.SQL(", ").join(map(sql.Literal, values))
+
+
+def _create_truth_table(conn: psycopg.Connection) -> None:
+    conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(TRUTH_SCHEMA)))
+    conn.execute(
+        sql.SQL(
+            "create table if not exists {} (table_name varchar(256) not null, tenant_id varchar(256) not null,"
+            " source_rows integer not null, expected_rows integer not null, primary key (table_name, tenant_id))"
+        ).format(TRUTH_TABLE)
+    )
+
+
+class _progress:
+    """A rich progress bar over tenants, or nothing when ``enabled`` is false."""
+
+    def __init__(self, enabled: bool, total: int):
+        self.enabled, self.total, self.bar = enabled, total, None
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda k: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        self.bar = Progress(
+            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), transient=False,
+        )  # fmt: skip
+        self.bar.__enter__()
+        task = self.bar.add_task("generating tenants", total=self.total)
+        return lambda k: self.bar.advance(task, k)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+
+__all__ = ["TRUTH_COLUMNS", "TRUTH_TABLE", "copy_columns", "generate_tenants", "table_ddl"]

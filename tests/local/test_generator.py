@@ -1,0 +1,77 @@
+"""The loader writes exactly the rows the dataset module describes, for any table spec, by COPY and
+by INSERT, and records the truth beside them."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from tenant_harness.database import create_database, drop_database
+from tenant_harness.dataset import USERS, plan_tenants, table_rows, table_spec, tenant_domain
+from tenant_harness.loader import generate_tenants
+from tests.unit.test_dataset import ORDERS
+
+pytestmark = pytest.mark.local
+
+NAMES = ["acme", "globex", "initech", "hooli", "Umbrella Corp"]
+
+
+@pytest.fixture
+def empty_db(tenant_server):
+    endpoint, name = tenant_server.endpoint, f"th_gen_{uuid.uuid4().hex[:10]}"
+    create_database(endpoint, name)
+    try:
+        yield endpoint.conninfo(name)
+    finally:
+        drop_database(endpoint, name)
+
+
+@pytest.mark.parametrize("bulk", ["copy", "insert"])
+def test_several_tables_with_drift_load_exactly(empty_db, bulk):
+    orders = table_spec(ORDERS)
+    truth = generate_tenants(empty_db, NAMES, 30, 9, tables=[USERS, orders], null_id_every=2, bulk=bulk, workers=2,
+                             commit_every=2)  # fmt: skip
+    assert [t.table for t in truth.tables] == ["users", "orders"]
+    with psycopg.connect(empty_db) as conn:
+        for spec in (USERS, orders):
+            for tenant in plan_tenants(NAMES, rows=30, seed=9, null_id_every=2):
+                layout, data = table_rows(spec, tenant, 9)
+                table = sql.Identifier(tenant.name, spec.name)
+                exists = conn.execute("select to_regclass(%s)", (table.as_string(conn),)).fetchone()[0]
+                if layout is None:
+                    assert exists is None, f"{tenant.name} should have no {spec.name}"
+                    continue
+                cols = conn.execute(
+                    "select attname from pg_attribute where attrelid = %s::regclass and attnum > 0 order by attnum",
+                    (table.as_string(conn),),
+                ).fetchall()
+                assert tuple(c[0] for c in cols) == layout.names
+                got = conn.execute(sql.SQL("select * from {}").format(table)).fetchall()
+                domain = tenant_domain(tenant.name)
+                want = [tuple(None if c.name == r.null else _value(c, r, domain) for c in layout.columns) for r in data]
+                key = layout.names.index(spec.key[0])
+                assert _sorted(got, key) == _sorted(want, key)
+        recorded = dict(
+            ((t, n), (s, e))
+            for t, n, s, e in conn.execute("select * from harness_truth.tenant_rows").fetchall()  # fmt: skip
+        )
+    for table in truth.tables:
+        for t in table.tenants:
+            if t.has_table:
+                assert recorded[(table.table, t.name)] == (t.source_rows, t.kept_rows)
+            else:
+                assert (table.table, t.name) not in recorded
+    assert truth.table("orders").kept_by_tenant == {n: 30 for n in NAMES if n != "hooli"}
+
+
+def _sorted(rows, key):
+    return sorted(rows, key=lambda r: (r[key] is None, r[key] or 0, str(r)))
+
+
+def _value(column, row, domain):
+    from tenant_harness.dataset import value
+
+    return value(column, row.n, row.messy, domain)
