@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -151,6 +152,7 @@ class DbtProject:
             "DBT_LOG_PATH": str(self.work_dir / "logs"),
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             "DBT_VERSION_CHECK": "false",
+            "DBT_USE_COLORS": _use_colors(),
         }
         events = _EventLog()
         started = time.perf_counter()
@@ -179,6 +181,16 @@ class DbtProject:
     def compile(self, *select: str, **kw) -> DbtResult:
         """``dbt compile`` (optionally ``--select``)."""
         return self.invoke("compile", *_select(select), **kw)
+
+
+def _use_colors() -> str:
+    """dbt's colour codes only on a terminal (never in a pipe or a log file), unless NO_COLOR is set;
+    an explicit DBT_USE_COLORS wins."""
+    explicit = os.environ.get("DBT_USE_COLORS")
+    if explicit:
+        return explicit
+    terminal = getattr(sys.stdout, "isatty", lambda: False)()
+    return "true" if terminal and not os.environ.get("NO_COLOR") else "false"
 
 
 def _select(select: Sequence[str]) -> list[str]:
