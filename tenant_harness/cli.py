@@ -9,6 +9,7 @@ exec    any dbt command                           (--bastion-command)
 down    stop the server and remove its data
 demo    all of it in one go on a throwaway server
 config  the effective settings and where each comes from   (-c config.json)
+mutate  mutation testing: would the tests catch a wrong macro?
 """
 
 from __future__ import annotations
@@ -446,6 +447,67 @@ def _errors():
             sys.stderr.flush()
             os._exit(130)
         sys.exit(130)
+
+
+@main.command()
+@click.option(
+    "--project-dir",
+    "mutate_project_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The dbt project whose macros/ and models/ are mutated.  [default: the global --project-dir]",
+)
+@click.option("--changed-since", metavar="REF", help="Only mutate lines changed since this git ref (merge base).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True, help="Mutants run at once.")
+@click.option(
+    "--test-command",
+    default=None,
+    metavar="CMD",
+    help="Run on each mutant's copy; exit 1 = killed, 0 = survived.  [default: pytest -m local -x]",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=None,
+    metavar="S",
+    help="Seconds per mutant run; longer is an error.  [default: 3x the control run, at least 120]",
+)
+@click.option(
+    "--min-score",
+    type=click.FloatRange(0, 100),
+    default=None,
+    metavar="P",
+    help="Exit 1 when the mutation score (%) is below P.",
+)
+@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path), help="Write the results as JSON.")
+@click.option(
+    "--markdown",
+    "markdown_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a pull-request comment (score and survivors) as Markdown.",
+)
+@click.option(
+    "--equivalents",
+    "equivalents_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Reviewed equivalent mutants.  [default: <project>/mutants-equivalent.yml]",
+)
+@click.option("--list", "list_only", is_flag=True, help="List the mutants (id, file:line, change) and exit.")
+@click.option("--keep", is_flag=True, help="Keep the temporary copies and logs.")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.pass_context
+def mutate(ctx, mutate_project_dir, paths, **options):
+    """Mutation testing of the dbt macros and models: make one small change at a time (an operator,
+    a bound, a condition, a pattern character, ...), run the tests on an isolated copy, and report
+    which changes no test noticed. PATHS limits it to these files or folders. docs/mutate.md has more."""
+    from .mutate.command import Options
+    from .mutate.command import main as run_mutate
+    from .runner import default_project_dir
+
+    with _errors():
+        project_dir = mutate_project_dir or ctx.obj["project_dir"] or default_project_dir()
+        options = {k: v for k, v in options.items() if v is not None}
+        sys.exit(run_mutate(Options(project_dir=Path(project_dir), paths=tuple(paths), **options), console))
 
 
 if __name__ == "__main__":  # pragma: no cover

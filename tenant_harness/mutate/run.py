@@ -1,0 +1,324 @@
+"""Runs the project's test command on each mutant, each on its own copy of the project, in parallel.
+
+Isolation: the project's files (git's tracked and untracked-but-not-ignored files, else everything
+but virtualenvs, caches and dbt's target/) are copied once into a snapshot; every run gets a fresh copy
+of it, with the mutant applied, and runs with its working directory, PYTHONPATH,
+TENANT_HARNESS_PROJECT_DIR, TENANT_HARNESS_STATE_DIR, Hypothesis' storage and pytest's basetemp all
+inside that copy. Edits in the checkout during a run cannot reach it, and nothing it writes reaches
+the checkout.
+
+The control (the unmutated copy with a no-op comment added to a mutated file) runs first and must
+pass: a score measured on a failing suite means nothing. It also records how long each test takes,
+so every mutant's run starts with the cheapest test files (and with the tests that killed other
+mutants of the same file).
+
+Outcome of a run: exit 0 survived, exit 1 killed; a timeout or any other exit (pytest: 2 interrupted,
+3 internal error, 4 usage error, 5 no tests collected) is an error, never a kill.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import HarnessError
+from .equivalents import Equivalent
+from .mutants import Mutant
+
+DEFAULT_TEST_COMMAND = "pytest -m local -x"
+PYTEST_EXIT = {2: "interrupted", 3: "internal error", 4: "usage error", 5: "no tests collected"}
+NO_OP = "\n{# tenant-harness mutate: control, no-op #}\n"
+_IGNORED = (".git", ".venv", "venv", ".tox", "__pycache__", ".pytest_cache", ".hypothesis", "target", "logs",
+            "dbt_packages", ".tenant-harness", "node_modules", "*.egg-info")  # fmt: skip
+
+
+class ControlFailed(HarnessError):
+    """The unmutated copy did not pass the test command."""
+
+
+@dataclass
+class Outcome:
+    """What became of one mutant (or of the control, ``mutant`` None)."""
+
+    mutant: Mutant | None
+    status: str  # killed | survived | error | equivalent | passed (control)
+    seconds: float = 0.0
+    detail: str = ""  # the first failing test, the error, or the equivalence reason
+    returncode: int | None = None
+    log: str = ""  # the log's tail, for errors and a failed control
+
+
+def classify(returncode: int | None, timed_out: bool, timeout: float | None = None) -> tuple[str, str]:
+    """(status, detail) for a run's exit: 0 survived, 1 killed, everything else an error."""
+    if timed_out:
+        return "error", f"timeout after {timeout:.0f} s" if timeout else "timeout"
+    if returncode == 0:
+        return "survived", ""
+    if returncode == 1:
+        return "killed", ""
+    if returncode is not None and returncode < 0:
+        return "error", f"killed by signal {-returncode}"
+    meaning = PYTEST_EXIT.get(returncode or 0)
+    return "error", f"exit {returncode}" + (f" (pytest: {meaning})" if meaning else "")
+
+
+def command_argv(text: str) -> list[str]:
+    """The command as argv; a leading ``pytest`` runs as ``<this python> -m pytest``, so the same
+    interpreter (and virtualenv) runs the tests."""
+    argv = shlex.split(text)
+    if not argv:
+        raise HarnessError("--test-command is empty")
+    if argv[0] == "pytest":
+        argv = [sys.executable, "-m", "pytest", *argv[1:]]
+    elif argv[0] == "python":
+        argv = [sys.executable, *argv[1:]]
+    return argv
+
+
+def project_root(project_dir: Path) -> Path:
+    """The top of the git work tree holding the dbt project, else the current directory."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(project_dir), "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True
+        )
+        return Path(out.stdout.strip()).resolve()
+    except (OSError, subprocess.CalledProcessError):
+        return Path.cwd().resolve()
+
+
+class Workspace:
+    """A temporary folder with one snapshot of the project root and a fresh copy per run."""
+
+    def __init__(self, root: Path, project_dir: Path, *, keep: bool = False):
+        self.root = root.resolve()
+        self.project_rel = project_dir.resolve().relative_to(self.root)
+        self.keep = keep
+        self.dir = Path(tempfile.mkdtemp(prefix="tenant-mutate-"))
+        self.snapshot = self.dir / "snapshot"
+        self._copy_root()
+
+    def _copy_root(self) -> None:
+        files = _git_files(self.root)
+        if files is None:
+            shutil.copytree(self.root, self.snapshot, symlinks=True, ignore=shutil.ignore_patterns(*_IGNORED))
+            return
+        for rel in files:
+            src = self.root / rel
+            if not src.is_file() and not src.is_symlink():
+                continue  # deleted in the work tree
+            dest = self.snapshot / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest, follow_symlinks=False)
+
+    def copy(self, name: str) -> Path:
+        dest = self.dir / name
+        shutil.copytree(self.snapshot, dest, symlinks=True)
+        return dest
+
+    def project(self, copy: Path) -> Path:
+        return copy / self.project_rel
+
+    def env(self, copy: Path, plan: Path, result: Path) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "PYTHONPATH": os.pathsep.join([str(copy), *filter(None, [os.environ.get("PYTHONPATH")])]),
+                "TENANT_HARNESS_PROJECT_DIR": str(self.project(copy)),
+                "TENANT_HARNESS_STATE_DIR": str(copy / ".tenant-harness"),
+                # A mutant's failing examples must not be replayed into the checkout's database.
+                "HYPOTHESIS_STORAGE_DIRECTORY": str(copy / ".hypothesis"),
+                "PYTEST_ADDOPTS": " ".join(
+                    filter(
+                        None,
+                        [
+                            os.environ.get("PYTEST_ADDOPTS"),
+                            "-p tenant_harness.mutate.pytest_order",
+                            f"--basetemp={shlex.quote(str(copy / '.pytest-tmp'))}",
+                        ],
+                    )
+                ),
+                "TENANT_HARNESS_MUTATE_PLAN": str(plan),
+                "TENANT_HARNESS_MUTATE_RESULT": str(result),
+            }
+        )
+        return env
+
+    def remove(self, path: Path) -> None:
+        if not self.keep:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def close(self) -> None:
+        if not self.keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _git_files(root: Path) -> list[str] | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            capture_output=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return sorted({f for f in out.stdout.decode().split("\0") if f})
+
+
+@dataclass
+class Runner:
+    """Runs ``argv`` on copies of ``workspace``; see the module docstring."""
+
+    workspace: Workspace
+    argv: Sequence[str]
+    timeout: float | None = None
+    durations: dict[str, float] = field(default_factory=dict)
+    _killers: dict[str, list[str]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _procs: set = field(default_factory=set)
+    _stopping: bool = False
+
+    def control(self, first_file: str | None) -> Outcome:
+        """The unmutated copy (a no-op comment added to ``first_file``) must pass; records durations."""
+        copy = self.workspace.copy("control")
+        try:
+            if first_file:
+                path = self.workspace.project(copy) / first_file
+                path.write_text(path.read_text() + NO_OP)
+            rc, timed_out, seconds, result, log = self._run(copy, {"durations": {}, "first": []}, None)
+        finally:
+            self.workspace.remove(copy)
+        self.durations = result.get("durations") or {}
+        if rc != 0 or timed_out:
+            detail = classify(rc, timed_out)[1] or f"exit {rc}"
+            first = result.get("first_failure")
+            raise ControlFailed(
+                f"the tests fail without any mutant ({detail}{', first failure: ' + first if first else ''}); "
+                f"a mutation score on a failing suite means nothing.\nLog tail:\n{log}\n"
+                f"Hint: run `{shlex.join(self.argv)}` in {self.workspace.root} and fix it first."
+            )
+        return Outcome(None, "passed", seconds, f"{len(self.durations)} tests", rc)
+
+    def mutant(self, mutant: Mutant) -> Outcome:
+        copy = self.workspace.copy(f"m-{mutant.id}")
+        try:
+            path = self.workspace.project(copy) / mutant.file
+            path.write_text(mutant.apply(path.read_text()))
+            with self._lock:
+                first = list(self._killers.get(mutant.file, []))
+            rc, timed_out, seconds, result, log = self._run(copy, {"durations": self.durations, "first": first},
+                                                            self.timeout)  # fmt: skip
+        finally:
+            self.workspace.remove(copy)
+        status, detail = classify(rc, timed_out, self.timeout)
+        failure = result.get("first_failure")
+        if status == "killed" and failure:
+            detail = failure
+            with self._lock:
+                killers = self._killers.setdefault(mutant.file, [])
+                if failure in killers:
+                    killers.remove(failure)
+                killers.insert(0, failure)  # the latest killer first: neighbouring mutants are alike
+        elif status == "error" and failure:
+            detail += f"; {failure}"
+        return Outcome(mutant, status, seconds, detail, rc, log if status == "error" else "")
+
+    def _run(self, copy: Path, plan: dict, timeout: float | None) -> tuple[int | None, bool, float, dict, str]:
+        plan_file, result_file, log_file = (
+            copy / ".mutate-plan.json",
+            copy / ".mutate-result.json",
+            copy / ".mutate.log",
+        )
+        plan_file.write_text(json.dumps(plan))
+        env = self.workspace.env(copy, plan_file, result_file)
+        started = time.perf_counter()
+        timed_out = False
+        with log_file.open("w") as log:
+            if self._stopping:
+                return None, False, 0.0, {}, "not started: interrupted"
+            proc = subprocess.Popen(self.argv, cwd=copy, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+            with self._lock:
+                self._procs.add(proc)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+            finally:
+                if proc.poll() is None:
+                    _kill_group(proc)
+                with self._lock:
+                    self._procs.discard(proc)
+        seconds = time.perf_counter() - started
+        try:
+            result = json.loads(result_file.read_text())
+        except (OSError, ValueError):
+            result = {}
+        tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-30:])
+        return (None if timed_out else proc.returncode), timed_out, seconds, result, tail
+
+    def stop(self) -> None:
+        """Stop every run in progress (and what it started) and start no new one."""
+        self._stopping = True
+        with self._lock:
+            procs = list(self._procs)
+        for proc in procs:
+            _kill_group(proc)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_all(
+    runner: Runner,
+    mutants: Sequence[Mutant],
+    equivalents: dict[str, Equivalent],
+    *,
+    jobs: int = 1,
+    on_outcome: Callable[[Outcome, int, int], None] | None = None,
+) -> list[Outcome]:
+    """Every mutant's outcome, in the order of ``mutants``; reviewed equivalents are not run."""
+    outcomes: dict[int, Outcome] = {}
+    todo = []
+    for n, m in enumerate(mutants):
+        if m.id in equivalents:
+            outcomes[n] = Outcome(m, "equivalent", detail=equivalents[m.id].reason)
+        else:
+            todo.append(n)
+    done = len(outcomes)
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
+        futures = {pool.submit(runner.mutant, mutants[n]): n for n in todo}
+        for future in as_completed(futures):
+            n = futures[future]
+            outcomes[n] = future.result()
+            done += 1
+            if on_outcome:
+                on_outcome(outcomes[n], done, len(mutants))
+    except BaseException:
+        runner.stop()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return [outcomes[n] for n in range(len(mutants))]
