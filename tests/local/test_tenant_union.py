@@ -77,7 +77,7 @@ def test_near_miss_schema_names_are_not_tenants(tenant_database, dbt_project):
 def test_tenant_without_table_is_skipped_with_warning_or_error(tenant_database, dbt_project):
     sql(tenant_database, "create schema tenant_empty")
     result = dbt_project.run("all_users")
-    assert len(table_rows(tenant_database)) == 6
+    assert len(table_rows(tenant_database)) == tenant_database.truth.kept_rows
     assert any("tenant_empty" in w for w in result.warnings)
     with pytest.raises(DbtRunError, match="have no table users: tenant_empty"):
         dbt_project.run("all_users", vars={"tenant_processing": {"missing_table": "error"}})
@@ -164,17 +164,53 @@ def test_incremental_run_after_a_column_change_asks_for_a_full_refresh(tenant_da
     dbt_project.run("all_users", full_refresh=True)
 
 
+def _estimate(dbt_project, tenants: int, rows: int) -> float:
+    """The value estimate_processing_time returns (a run-operation only logs it)."""
+    return float(compiled(dbt_project, f"{{{{ multitenant_analytics.estimate_processing_time({tenants}, {rows}) }}}}"))
+
+
+def _record_builds(db, builds: list[tuple[str, int, int, float, bool]]) -> None:
+    """Replace the measured builds with (model, tenants, rows, seconds, incremental), newest last."""
+    sql(db, "delete from analytics.tenant_union_runs")
+    for n, (model, tenants, rows, seconds, incremental) in enumerate(builds):
+        sql(db, "insert into analytics.tenant_union_runs values (%s, now() + make_interval(secs => %s), %s, 1, "
+            "50, %s, %s, %s, null)", model, n, tenants, rows, seconds, incremental)  # fmt: skip
+
+
 @pytest.mark.tenants(n=3, rows=2)
 def test_estimate_processing_time_is_calibrated_from_measured_builds(tenant_database, dbt_project):
     args = ["run-operation", "estimate_processing_time", "--args", "{tenant_count: 100, avg_rows_per_tenant: 1000}"]
     with pytest.raises(DbtRunError, match="no measured builds yet"):
         dbt_project.invoke(*args)
     dbt_project.run("all_users")
-    assert dbt_project.invoke(*args).success
-    with pytest.raises(DbtRunError, match="tenant_count must be a number >= 0"):
-        dbt_project.invoke(
-            "run-operation", "estimate_processing_time", "--args", "{tenant_count: x, avg_rows_per_tenant: 1}"
-        )
+    # One measured build: its cost cannot be split between tenants and rows, so all of it is per tenant.
+    ((tenants, seconds),) = sql(tenant_database, "select tenants, seconds from analytics.tenant_union_runs")
+    assert tenants == len(tenant_database.truth.tenants)
+    assert _estimate(dbt_project, 100, 1000) == pytest.approx(seconds / tenants * 100, rel=1e-6)
+
+    # Two shapes: seconds = 0.5 per tenant + 0.01 per row, fitted exactly; an incremental build and
+    # another model's build are not part of the fit.
+    _record_builds(tenant_database, [("all_users", 10, 1000, 15.0, False), ("all_users", 100, 500, 55.0, False),
+                                     ("all_users", 1000, 1, 9999.0, True), ("other", 1, 1, 9999.0, False)])  # fmt: skip
+    assert _estimate(dbt_project, 100, 1000) == pytest.approx(0.5 * 100 + 0.01 * 100 * 1000)
+    assert _estimate(dbt_project, 0, 1000) == pytest.approx(0.0)
+    # A fit with a negative cost falls back to the mean cost per tenant (45 s / 30 tenants).
+    _record_builds(tenant_database, [("all_users", 10, 1000, 5.0, False), ("all_users", 20, 100, 40.0, False)])
+    assert _estimate(dbt_project, 100, 1000) == pytest.approx(1.5 * 100)
+    # Only the last 50 full builds count.
+    _record_builds(tenant_database, [("all_users", 10, 10, 1000.0, False)] + [("all_users", 10, 10, 1.0, False)] * 50)
+    assert _estimate(dbt_project, 10, 10) == pytest.approx(1.0)
+    _record_builds(tenant_database, [("all_users", 10, 10, 1.0, True)])
+    with pytest.raises(DbtRunError, match="no full build of all_users measured yet"):
+        dbt_project.invoke(*args)
+    for bad in ("x", -1, True):
+        with pytest.raises(DbtRunError, match="tenant_count must be a number >= 0"):
+            dbt_project.invoke(
+                "run-operation",
+                "estimate_processing_time",
+                "--args",
+                f"{{tenant_count: {bad}, avg_rows_per_tenant: 1}}",
+            )
 
 
 def compiled(dbt_project, jinja: str) -> str:
@@ -215,7 +251,9 @@ def test_seed_helper_macros(tenant_database, dbt_project):
         dbt_project,
         "{{ multitenant_analytics.union_zero_etl_tenant_tables('users', zeroetl_database=target.database) }}",
     )
-    assert union.count("union all") == 2 and f'from "{tenant_database.name}"."tenant_c"."users"' in union
+    # Run, the union holds every source row of every tenant with the table, tagged with its tenant.
+    counts = dict(sql(tenant_database, f"select tenant_id, count(*) from ({union}) as u group by 1"))
+    assert counts == {t.name: t.source_rows for t in tenant_database.truth.tenants}
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@
             {{ exceptions.raise_compiler_error("estimate_processing_time: " ~ name ~ " must be a number >= 0, got " ~ (value | tojson) ~ ".") }}
         {%- endif -%}
     {%- endfor -%}
+    {%- if not execute -%}{{ return(none) }}{%- endif -%}
     {%- set log_table = api.Relation.create(database=target.database, schema=target.schema, identifier='tenant_union_runs') -%}
     {%- set found = adapter.get_relation(database=target.database, schema=target.schema, identifier='tenant_union_runs') -%}
     {%- if found is none -%}
