@@ -58,7 +58,8 @@ class HarnessConfig:
         """A config from explicit values (None means "not given") over TENANT_HARNESS_* variables over
         the config file (``config_file``, else TENANT_HARNESS_CONFIG, else ./tenant-harness.toml)."""
         env = os.environ if env is None else env
-        from_file = _read_file(config_file or env.get(ENV_PREFIX + "CONFIG"))
+        file_path = config_file or env.get(ENV_PREFIX + "CONFIG")
+        from_file = _read_file(file_path)
         values: dict[str, Any] = {}
         sources: dict[str, str] = {}
         for f in fields(cls):
@@ -70,7 +71,7 @@ class HarnessConfig:
                 ("file", from_file.get(f.name)),
             ):
                 if raw is not None and raw != "" and raw != ():
-                    values[f.name] = _coerce(f.name, raw, str(f.type), source)
+                    values[f.name] = _coerce(f.name, raw, str(f.type), source, file=str(file_path or CONFIG_FILE))
                     sources[f.name] = source
                     break
             else:
@@ -146,8 +147,8 @@ def _read_file(path: str | os.PathLike | None) -> dict[str, Any]:
     return settings
 
 
-def _coerce(name: str, raw: Any, annotation: str, source: str) -> Any:
-    where = {"flag": "the command line", "env": f"{ENV_PREFIX}{name.upper()}", "file": CONFIG_FILE}[source]
+def _coerce(name: str, raw: Any, annotation: str, source: str, *, file: str = CONFIG_FILE) -> Any:
+    where = {"flag": "the command line", "env": f"{ENV_PREFIX}{name.upper()}", "file": file}[source]
     try:
         if name in _LISTS:
             if isinstance(raw, str):
