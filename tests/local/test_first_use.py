@@ -65,6 +65,10 @@ def test_config_option_after_the_command_and_errors_name_the_file(tmp_path):
     assert result.exit_code == 1
     assert "rows must be a whole number, got 'many'" in result.output
     assert str(bad) in result.output and "tenant-harness.toml" not in result.output, result.output
+    bad.write_text("[harness]\ntenants = -2\n")  # the right type, out of range
+    result = invoke("--config", str(bad), "up")
+    assert result.exit_code == 1
+    assert f"tenants must be >= 0, got -2 (from {bad})." in result.output, result.output
 
 
 def test_after_up_config_run_and_psql_use_what_up_made_from_any_folder(tmp_path, monkeypatch):
