@@ -80,12 +80,18 @@ def test_sigterm_mid_run_cleans_up_and_exits_130(tmp_path):
 
 
 def _servers() -> set[str]:
-    """Folders of the embedded servers running now."""
+    """Folders of the embedded servers running now under this run's scratch root (other harnesses
+    on the machine, e.g. parallel mutation runs with their own TENANT_HARNESS_TMPDIR, are not ours)."""
     import psutil
 
+    from tenant_harness.server import scratch_root
+
+    root = scratch_root().resolve()
     folders = set()
     for proc in psutil.process_iter(["cmdline"]):
         args = proc.info["cmdline"] or []
         if "-D" in args and "tenant-harness-pg-" in " ".join(args):
-            folders.add(str(Path(args[args.index("-D") + 1]).parent))
+            folder = Path(args[args.index("-D") + 1]).parent
+            if folder.resolve().parent == root:
+                folders.add(str(folder))
     return folders

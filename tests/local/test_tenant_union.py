@@ -204,13 +204,11 @@ def test_estimate_processing_time_is_calibrated_from_measured_builds(tenant_data
     with pytest.raises(DbtRunError, match="no full build of all_users measured yet"):
         dbt_project.invoke(*args)
     for bad in ("x", -1, True):
-        with pytest.raises(DbtRunError, match="tenant_count must be a number >= 0"):
-            dbt_project.invoke(
-                "run-operation",
-                "estimate_processing_time",
-                "--args",
-                f"{{tenant_count: {bad}, avg_rows_per_tenant: 1}}",
-            )
+        for name, other in (("tenant_count", "avg_rows_per_tenant"), ("avg_rows_per_tenant", "tenant_count")):
+            with pytest.raises(DbtRunError, match=f"{name} must be a number >= 0"):
+                dbt_project.invoke(
+                    "run-operation", "estimate_processing_time", "--args", f"{{{name}: {bad}, {other}: 1}}"
+                )
 
 
 def compiled(dbt_project, jinja: str) -> str:
