@@ -9,6 +9,7 @@ chooses a backend and re-exports those names, so ``from tenant_harness.server im
 from __future__ import annotations
 
 from .backends import DockerServer, EmbeddedServer, ExistingServer
+from .backends.docker import reap_containers, remove_container
 from .endpoint import Endpoint, Server, redact_dsn, wait_until_ready
 from .errors import ServerStartError
 from .postmaster import find_pg_bin, free_port, reap_orphans, scratch_root, stop_pid, stop_server_in
@@ -22,8 +23,10 @@ __all__ = [
     "Server",
     "find_pg_bin",
     "free_port",
+    "reap_containers",
     "reap_orphans",
     "redact_dsn",
+    "remove_container",
     "scratch_root",
     "start_server",
     "stop_pid",
@@ -41,5 +44,5 @@ def start_server(*, backend: str = "embedded", dsn: str | None = None, detached:
     if backend == "embedded":
         return EmbeddedServer(detached=detached).start()
     if backend == "docker":
-        return DockerServer().start()
+        return DockerServer(detached=detached).start()
     raise ServerStartError(f"unknown backend {backend!r}. Hint: one of {', '.join(BACKENDS)} (dsn needs --dsn).")

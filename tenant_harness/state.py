@@ -14,7 +14,7 @@ from .server import Endpoint
 @dataclass(frozen=True)
 class HarnessState:
     """What ``up`` started: the endpoint (never a password), and for an embedded server its pid and
-    folder so ``down`` can stop and remove it."""
+    folder, for a Docker one its container's name, so ``down`` can stop and remove it."""
 
     endpoint: Endpoint
     database: str
@@ -22,29 +22,12 @@ class HarnessState:
     pid: int | None = None
     base_dir: str | None = None
     tenants: int | None = None  # how many were generated: later runs raise max_tenant_limit to fit
+    container: str | None = None
 
 
-STATE_DIR = ".tenant-harness"
-# What marks the root of a project, where `up` keeps its state: as git finds .git.
-_ROOT_MARKERS = (".git", "tenant-harness.toml")
-
-
-def state_path(start: Path | None = None) -> Path:
-    """``TENANT_HARNESS_STATE_DIR``/state.json if set. Otherwise found as git finds ``.git``: from
-    ``start`` (the current folder) up to the project root (the first folder with ``.git`` or
-    ``tenant-harness.toml``), the first ``.tenant-harness/state.json`` that exists; when there is
-    none, the one at the project root (or in ``start`` outside any project), where ``up`` writes."""
-    override = os.environ.get("TENANT_HARNESS_STATE_DIR")
-    if override:
-        return Path(override) / "state.json"
-    here = (start or Path.cwd()).absolute()
-    for folder in (here, *here.parents):
-        candidate = folder / STATE_DIR / "state.json"
-        if candidate.exists():
-            return candidate
-        if any((folder / marker).exists() for marker in _ROOT_MARKERS):
-            return candidate
-    return here / STATE_DIR / "state.json"
+def state_path() -> Path:
+    """``TENANT_HARNESS_STATE_DIR``/state.json, by default ./.tenant-harness/state.json."""
+    return Path(os.environ.get("TENANT_HARNESS_STATE_DIR", ".tenant-harness")) / "state.json"
 
 
 def save(state: HarnessState) -> Path:

@@ -1,5 +1,5 @@
-"""The Docker path (docker-compose.yml, docker/init/, docker/make_init_sql.py), checked without Docker:
-there is no Docker engine in CI. The compose file is read as YAML and compared with dbt/profiles.yml;
+"""The Docker path (docker-compose.yml, docker/init/, docker/make_init_sql.py), checked without Docker
+(tests/docker/ runs it on a real engine). The compose file is read as YAML and compared with dbt/profiles.yml;
 the init SQL is re-rendered from the generator and then run on the embedded server, and dbt builds
 all_users from it with the dbt service's environment."""
 
@@ -80,10 +80,13 @@ def compose() -> dict:
 def test_compose_has_postgres_and_dbt_services(compose):
     assert {"postgres", "dbt"} <= set(compose["services"])
     postgres, dbt = compose["services"]["postgres"], compose["services"]["dbt"]
-    assert postgres["image"] == "postgres:15"
+    # The official images by default; the ones docker/images.sh builds through the environment.
+    assert interpolate(postgres["image"], {}) == "postgres:15"
+    assert interpolate(postgres["image"], {"TENANT_HARNESS_POSTGRES_IMAGE": "x:1"}) == "x:1"
     assert any(p.endswith(":5432") for p in map(str, postgres["ports"]))
     assert "./docker/init:/docker-entrypoint-initdb.d:ro" in postgres["volumes"]
-    assert dbt["image"] == "python:3.11-slim"
+    assert interpolate(dbt["image"], {}) == "python:3.11-slim"
+    assert interpolate(dbt["image"], {"TENANT_HARNESS_DBT_IMAGE": "y:2"}) == "y:2"
     assert any(v.split(":")[0] == "./dbt" for v in dbt["volumes"])
     assert dbt["depends_on"]["postgres"]["condition"] == "service_healthy"
     # The dbt versions pyproject.toml pins are the ones the container installs.
