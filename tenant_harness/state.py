@@ -25,9 +25,27 @@ class HarnessState:
     container: str | None = None
 
 
-def state_path() -> Path:
-    """``TENANT_HARNESS_STATE_DIR``/state.json, by default ./.tenant-harness/state.json."""
-    return Path(os.environ.get("TENANT_HARNESS_STATE_DIR", ".tenant-harness")) / "state.json"
+STATE_DIR = ".tenant-harness"
+# What marks the root of a project, where `up` keeps its state: as git finds .git.
+_ROOT_MARKERS = (".git", "tenant-harness.toml")
+
+
+def state_path(start: Path | None = None) -> Path:
+    """``TENANT_HARNESS_STATE_DIR``/state.json if set. Otherwise found as git finds ``.git``: from
+    ``start`` (the current folder) up to the project root (the first folder with ``.git`` or
+    ``tenant-harness.toml``), the first ``.tenant-harness/state.json`` that exists; when there is
+    none, the one at the project root (or in ``start`` outside any project), where ``up`` writes."""
+    override = os.environ.get("TENANT_HARNESS_STATE_DIR")
+    if override:
+        return Path(override) / "state.json"
+    here = (start or Path.cwd()).absolute()
+    for folder in (here, *here.parents):
+        candidate = folder / STATE_DIR / "state.json"
+        if candidate.exists():
+            return candidate
+        if any((folder / marker).exists() for marker in _ROOT_MARKERS):
+            return candidate
+    return here / STATE_DIR / "state.json"
 
 
 def save(state: HarnessState) -> Path:

@@ -4,8 +4,8 @@ Isolation: the project's files (git's tracked and untracked-but-not-ignored file
 but virtualenvs, caches and dbt's target/) are copied once into a snapshot; every run gets a fresh copy
 of it, with the mutant applied, and runs with its working directory, PYTHONPATH,
 TENANT_HARNESS_PROJECT_DIR, TENANT_HARNESS_STATE_DIR, Hypothesis' storage and pytest's basetemp all
-inside that copy. Edits in the checkout during a run cannot reach it, and nothing it writes reaches
-the checkout.
+inside that copy, and TENANT_HARNESS_TMPDIR (embedded servers) in a folder of its own. Edits in the
+checkout during a run cannot reach it, and nothing it writes reaches the checkout.
 
 The control (the unmutated copy with a no-op comment added to a mutated file) runs first and must
 pass: a score measured on a failing suite means nothing. It also records how long each test takes,
@@ -125,7 +125,16 @@ class Workspace:
     def copy(self, name: str) -> Path:
         dest = self.dir / name
         shutil.copytree(self.snapshot, dest, symlinks=True)
+        self.scratch(dest).mkdir(parents=True)
         return dest
+
+    def scratch(self, copy: Path) -> Path:
+        """The run's own folder for embedded servers (TENANT_HARNESS_TMPDIR): in RAM where the
+        harness would use it, so runs in parallel never see each other's server folders."""
+        base = os.environ.get("TENANT_HARNESS_TMPDIR")
+        if not base and Path("/dev/shm").is_dir() and os.access("/dev/shm", os.W_OK):
+            base = "/dev/shm"
+        return Path(base) / f"{self.dir.name}-{copy.name}" if base else copy / ".scratch"
 
     def project(self, copy: Path) -> Path:
         return copy / self.project_rel
@@ -137,6 +146,7 @@ class Workspace:
                 "PYTHONPATH": os.pathsep.join([str(copy), *filter(None, [os.environ.get("PYTHONPATH")])]),
                 "TENANT_HARNESS_PROJECT_DIR": str(self.project(copy)),
                 "TENANT_HARNESS_STATE_DIR": str(copy / ".tenant-harness"),
+                "TENANT_HARNESS_TMPDIR": str(self.scratch(copy)),
                 # A mutant's failing examples must not be replayed into the checkout's database.
                 "HYPOTHESIS_STORAGE_DIRECTORY": str(copy / ".hypothesis"),
                 "PYTEST_ADDOPTS": " ".join(
@@ -155,9 +165,10 @@ class Workspace:
         )
         return env
 
-    def remove(self, path: Path) -> None:
+    def remove(self, copy: Path) -> None:
+        shutil.rmtree(self.scratch(copy), ignore_errors=True)  # server folders: never kept
         if not self.keep:
-            shutil.rmtree(path, ignore_errors=True)
+            shutil.rmtree(copy, ignore_errors=True)
 
     def close(self) -> None:
         if not self.keep:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 import threading
 import time
 
@@ -14,6 +15,7 @@ from psycopg import sql as q
 from tenant_harness.errors import DbtRunError
 from tenant_harness.runner import DbtProject
 from tenant_harness.tenants import expected_all_users, plan_tenants
+from tests.suites.db import dbt_process, holding, run_sql, wait_until, waiting_for
 
 pytestmark = pytest.mark.local
 
@@ -23,12 +25,6 @@ HOSTILE = (
 )  # fmt: skip
 COLUMNS = ("tenant_id, user_id, email, first_name, last_name, registration_date, last_login_date, "
            "account_status, subscription_tier, created_at, updated_at")  # fmt: skip
-
-
-def run_sql(conninfo: str, statement, params=None) -> list[tuple]:
-    with psycopg.connect(conninfo) as conn:
-        cur = conn.execute(statement, params)
-        return cur.fetchall() if cur.description else []
 
 
 @pytest.mark.tenants(tenant_names=HOSTILE, rows=3, seed=9)
@@ -154,3 +150,87 @@ def test_connection_lost_mid_batch_keeps_the_previous_table(tenant_database, dbt
     dbt_project.run("all_users", full_refresh=True)
     leftovers = run_sql(conninfo, "select relname from pg_class where relname like 'all\\_users\\_\\_%'")
     assert leftovers == []
+
+
+def _rows_equal_truth(db) -> None:
+    actual = run_sql(db.conninfo, f"select {COLUMNS} from analytics.all_users")
+    specs = plan_tenants(db.spec.names, rows=db.spec.rows, seed=db.spec.seed)
+    assert sorted(actual, key=lambda r: (r[0], r[1])) == expected_all_users(db.spec.seed, specs)
+
+
+def _leftovers(conninfo: str) -> list[tuple]:
+    return run_sql(conninfo, "select relname from pg_class where relname like 'all\\_users\\_\\_%'")
+
+
+@pytest.mark.tenants(n=4, rows=3, seed=11)
+def test_two_overlapping_runs_of_a_model_give_the_exact_table(tenant_database, dbt_project, tmp_path):
+    conninfo = tenant_database.conninfo
+    settings = {"tenant_processing": {"batch_size": 1}, "performance": {"lock_timeout_seconds": 0}}
+    seen = {}
+
+    def release_once_the_second_run_waits(held):
+        seen["waited"] = wait_until(conninfo, waiting_for(conninfo, "advisory"))
+        held.commit()
+
+    with holding(conninfo, "lock table tenant_c.users in access exclusive mode") as held:
+        # The first run stops at tenant_c, its staging half full, holding the model's lock.
+        first = dbt_process(
+            tenant_database.dbt_env(), ["run", "-s", "all_users"], work_dir=tmp_path / "a", vars=settings
+        )
+        try:
+            assert wait_until(conninfo, waiting_for(conninfo, relation="tenant_c.users")), "the first run never waited"
+            releaser = threading.Thread(target=release_once_the_second_run_waits, args=(held,))
+            releaser.start()
+            dbt_project.run("all_users", full_refresh=True, vars=settings)  # waits for the first, then builds
+            releaser.join()
+        finally:
+            output, _ = first.communicate(timeout=300)
+    assert seen["waited"], "the second run did not wait for the first"
+    assert first.returncode == 0, output
+    _rows_equal_truth(tenant_database)
+    written = run_sql(conninfo, "select rows_written from analytics.tenant_union_runs order by finished_at")
+    kept = tenant_database.truth.kept_rows
+    assert written == [(kept,), (kept,)]  # each run wrote every row once: nothing lost, nothing doubled
+    assert _leftovers(conninfo) == []
+
+
+@pytest.mark.tenants(n=4, rows=3, seed=12)
+def test_a_run_that_waits_too_long_for_another_fails_naming_it(tenant_database, dbt_project, tmp_path):
+    conninfo = tenant_database.conninfo
+    dbt_project.run("all_users")
+    with holding(conninfo, "lock table tenant_c.users in access exclusive mode") as held:
+        first = dbt_process(
+            tenant_database.dbt_env(), ["run", "-s", "all_users", "--full-refresh"], work_dir=tmp_path / "a",
+            vars={"performance": {"lock_timeout_seconds": 0}},
+        )  # fmt: skip
+        try:
+            assert wait_until(conninfo, waiting_for(conninfo, relation="tenant_c.users")), "the first run never waited"
+            with pytest.raises(DbtRunError) as failed:
+                dbt_project.run("all_users", full_refresh=True, vars={"performance": {"run_wait_seconds": 1}})
+        finally:
+            held.commit()
+            output, _ = first.communicate(timeout=300)
+    message = str(failed.value)
+    assert "model all_users" in message and "being built by another run" in message
+    assert re.search(r"pid \d+, application '[^']*tenant_union all_users run [0-9a-f]{12}'", message), message
+    assert first.returncode == 0, output
+    _rows_equal_truth(tenant_database)
+    assert _leftovers(conninfo) == []
+
+
+@pytest.mark.tenants(n=3, rows=2)
+def test_builds_leave_no_transaction_warning_in_the_server_log(tenant_server, tenant_database, dbt_project):
+    if not hasattr(tenant_server, "log_path"):
+        pytest.skip("reads the embedded server's log")
+    log = tenant_server.log_path
+    start = log.stat().st_size
+    with psycopg.connect(tenant_database.conninfo, autocommit=True) as conn:
+        conn.execute("commit")  # the warning this test looks for does reach the log
+    assert "there is no transaction in progress" in log.read_text(errors="replace")[start:]
+    start = log.stat().st_size
+    dbt_project.run("all_users")  # full build (swap)
+    run_sql(tenant_database.conninfo, "update tenant_a.users set email = 'x@y.z', updated_at = now() where user_id = 1")
+    dbt_project.run("all_users")  # incremental (apply)
+    dbt_project.run("all_users", full_refresh=True)
+    text = log.read_text(errors="replace")[start:]
+    assert "no transaction in progress" not in text and "already a transaction in progress" not in text, text

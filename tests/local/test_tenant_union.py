@@ -341,3 +341,31 @@ def test_incremental_after_a_tenant_column_type_change_asks_for_a_full_refresh(t
     with pytest.raises(DbtRunError, match="columns of all_users changed.*registration_date timestamp"):
         dbt_project.run("all_users")
     assert table_rows(tenant_database) == before
+
+
+@pytest.mark.tenants(n=3, rows=2)
+def test_incremental_column_without_unique_key_is_a_compile_error(tenant_database, probe_project):
+    models, project = probe_project
+    (models / "no_key.sql").write_text(
+        "{{ config(materialized='tenant_union', incremental_column='updated_at') }}\n"
+        "with u as ({{ multitenant_analytics.union_tenant_tables('users') }})\n"
+        "select u.tenant_id, u.user_id, u.updated_at from u"
+    )
+    with pytest.raises(DbtRunError, match="incremental_column 'updated_at' without unique_key"):
+        project.run("no_key")
+    assert sql(tenant_database, "select to_regclass('analytics.no_key')") == [(None,)]
+
+
+@pytest.mark.tenants(n=3, rows=2)
+def test_a_tenant_union_model_must_call_the_union_once(tenant_database, probe_project):
+    models, project = probe_project
+    (models / "no_union.sql").write_text("{{ config(materialized='tenant_union') }}\nselect 1 as x")
+    (models / "two_unions.sql").write_text(
+        "{{ config(materialized='tenant_union') }}\n"
+        "select tenant_id from ({{ multitenant_analytics.union_tenant_tables('users') }}) as a\n"
+        "union all select tenant_id from ({{ multitenant_analytics.union_tenant_tables('users') }}) as b"
+    )
+    with pytest.raises(DbtRunError, match="no_union does not call multitenant_analytics.union_tenant_tables"):
+        project.run("no_union")
+    with pytest.raises(DbtRunError, match=r"two_unions must call .*exactly once \(found 2\)"):
+        project.run("two_unions")

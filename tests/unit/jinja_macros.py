@@ -1,6 +1,6 @@
 """Load the dbt project's pure macros with plain Jinja, so their logic is tested without dbt or a
 database. Provides what those macros use of dbt's context: return(), exceptions, adapter.dispatch,
-modules, the project namespace, and do/loopcontrols."""
+modules, var() (always its default), the project namespace, and do/loopcontrols."""
 
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ class Macros:
                 "exceptions": SimpleNamespace(raise_compiler_error=_raise_compiler_error),
                 "adapter": SimpleNamespace(dispatch=lambda name, package: getattr(namespace, "default__" + name)),
                 "modules": SimpleNamespace(re=re, datetime=datetime),
+                "var": lambda name, default=None: default,  # the project's defaults
                 "multitenant_analytics": namespace,
             }
         )

@@ -25,6 +25,11 @@ def test_batches_cover_every_tenant_once_in_order(tenants, size):
     assert len(batches) == -(-len(tenants) // size)
 
 
+def test_a_whole_float_batch_size_batches_like_the_integer():
+    # YAML and --vars can give 2.0; it is a whole number, so it must batch as 2 does.
+    assert macros.tenant_batches(list("abcde"), 2.0) == [["a", "b"], ["c", "d"], ["e"]]
+
+
 @pytest.mark.parametrize("bad", [0, -3, "10", 2.5, True, None])
 def test_batch_size_must_be_a_whole_number(bad):
     with pytest.raises(CompilerError, match="batch_size must be a whole number >= 1"):
@@ -80,6 +85,19 @@ def test_glob_to_like_agrees_with_the_glob_regex(glob, data):
 )  # fmt: skip
 def test_default_pattern_treats_underscore_literally(name, matches):
     assert _like_matches(macros._glob_to_like("tenant_*"), name) is matches
+
+
+@pytest.mark.parametrize(
+    ("glob", "name", "matches"),
+    [("tenant_?", "tenant_a", True), ("tenant_?", "tenant_ab", False), ("tenant_?", "tenant_", False),
+     ("a*b", "ab", True), ("a*b", "axyb", True), ("a*b", "axy", False), ("a%b", "axb", False), ("a%b", "a%b", True),
+     ("a!b", "a!b", True), ("a!b", "ab", False)],
+)  # fmt: skip
+def test_each_glob_wildcard_in_like_and_regex(glob, name, matches):
+    """`?` is exactly one character, `*` any run, `%` `_` `!` literal: in the LIKE translation
+    (discovery) and in the regex (filters) alike."""
+    assert _like_matches(macros._glob_to_like(glob), name) is matches
+    assert (re.fullmatch(macros._glob_regex(glob), name, re.IGNORECASE | re.DOTALL) is not None) is matches
 
 
 @given(st.text(max_size=20))

@@ -168,7 +168,7 @@ from pathlib import Path
 here = Path.cwd().resolve()
 inside = lambda v: Path(v).resolve().is_relative_to(here)
 ok = (inside(os.environ["TENANT_HARNESS_PROJECT_DIR"]) and inside(os.environ["HYPOTHESIS_STORAGE_DIRECTORY"])
-      and inside(os.environ["TENANT_HARNESS_STATE_DIR"])
+      and inside(os.environ["TENANT_HARNESS_STATE_DIR"]) and Path(os.environ["TENANT_HARNESS_TMPDIR"]).is_dir()
       and inside(os.environ["PYTHONPATH"].split(os.pathsep)[0]) and here != Path({root!r}).resolve())
 if not ok:
     sys.exit(3)

@@ -74,7 +74,14 @@
     {%- set unmatched = [] -%}
     {%- for g in globs if g not in matched -%}{%- do unmatched.append(g) -%}{%- endfor -%}
     {%- if unmatched -%}
-        {{ exceptions.raise_compiler_error("get_filtered_tenant_schemas: tenant_processing." ~ setting ~ " names tenants that do not exist: " ~ (unmatched | join(', ')) ~ ". Hint: check the names against the discovered tenant schemas (tenant_schema_pattern '" ~ var('tenant_schema_pattern', 'tenant_*') ~ "').") }}
+        {%- set names = tenants | map(attribute='name') | list -%}
+        {%- set msg -%}
+            get_filtered_tenant_schemas: tenant_processing.{{ setting }} names tenants that do not exist: {{ unmatched | join(', ') }}.
+            {{- ' ' ~ (names | length) }} tenant(s) exist (pattern '{{ var('tenant_schema_pattern', 'tenant_*') }}'):
+            {{- ' ' ~ (names[:10] | join(', ')) ~ (', ... ' ~ names[-1] if names | length > 10 else '') }}.
+            {{- ' ' }}Hint: use one of these names, or a glob such as tenant_a*.
+        {%- endset -%}
+        {{ exceptions.raise_compiler_error(msg) }}
     {%- endif -%}
     {{ return(out) }}
 {% endmacro %}

@@ -1,168 +1,460 @@
 {% materialization tenant_union, default %}
     {#- Builds a table from a model that calls union_tenant_tables once, one batch of tenants per
-        statement and per transaction (bounded locks and memory at any tenant count), into a staging
-        table; the last step, in one transaction, swaps it in (full build) or applies it to the
-        existing table (incremental). A failed or interrupted run leaves the previous table
-        untouched; the next run drops the leftovers.
+        statement and per transaction (bounded locks and memory at any tenant count), into a
+        staging table; the last transaction swaps it in (full build) or applies it to the existing
+        table (incremental). A failed or interrupted run leaves the previous table untouched; the
+        next run drops the leftovers. One build of a model at a time per database: a second run
+        waits for the first (performance.run_wait_seconds), then fails naming it.
 
-        The model's SQL around the union runs once per batch, so it must work row by row (select,
-        cast, filter); anything across tenants (count over all rows, distinct, window functions,
-        limit) belongs in a model downstream.
-
-        Config: batch_size (default: the union's argument, else var tenant_processing.batch_size),
-        and for incremental builds incremental_column (e.g. 'updated_at') with unique_key (default
-        ['tenant_id', 'user_id']; tenant_id is always part of it): each tenant reads only rows at
-        or past its own watermark (the max of that column in the existing table, rows without a
-        value every time); a new tenant is backfilled whole; rows of tenants no longer processed
-        are removed. --full-refresh rebuilds from scratch. -#}
+        The contract with the model: union_tenant_tables() records its arguments as the model's
+        `tenant_union` config at parse time, and at run time renders as `select * from
+        <tenant_union_batch_cte()>`; each batch runs the model's compiled SQL, unchanged, under a
+        WITH that defines that CTE as the batch's tenants. So the SQL around the union runs once
+        per batch and must work row by row; anything across tenants belongs downstream.
+        Model config and settings: see materializations.yml. -#}
     {%- set target_relation = this.incorporate(type='table') -%}
-    {%- set existing_relation = load_cached_relation(this) -%}
-    {%- set staging = make_intermediate_relation(target_relation, suffix='__tenant_staging') -%}
-    {%- set staging_keys = make_intermediate_relation(target_relation, suffix='__tenant_keys') -%}
-    {%- set backup = make_backup_relation(target_relation, 'table', suffix='__tenant_backup') -%}
-    {%- set show_progress = var('logging', {}).get('show_tenant_progress', true) -%}
-    {%- set incremental_column = config.get('incremental_column') -%}
-    {%- set incremental = incremental_column is not none and existing_relation is not none and not should_full_refresh() -%}
-    {%- set unique_key = config.get('unique_key') or ['tenant_id', 'user_id'] -%}
-    {%- set unique_key = [unique_key] if unique_key is string else (unique_key | list) -%}
-    {%- if 'tenant_id' not in unique_key -%}
-        {#- Keys are per tenant: user 1 of tenant_a is not user 1 of tenant_b. -#}
-        {%- set unique_key = ['tenant_id'] + unique_key -%}
-    {%- endif -%}
-
-    {%- set union = multitenant_analytics._split_tenant_union(sql) -%}
-    {%- set table_name = union.args.table_name -%}
-    {%- set batch_size = config.get('batch_size') or union.args.batch_size or multitenant_analytics.tenant_config().batch_size -%}
-    {%- set plan = multitenant_analytics.tenant_union_plan(table_name, union.args.columns, union.args.database) -%}
-    {%- if incremental_column is not none and incremental_column not in plan.types -%}
-        {{ exceptions.raise_compiler_error("tenant_union: incremental_column '" ~ incremental_column ~ "' is not a column of " ~ table_name ~ " (columns: " ~ (plan.columns | join(', ')) ~ ").") }}
-    {%- endif -%}
-    {#- Delete replaced rows by the keys of every source row read, valid or not, so a row that became
-        invalid leaves the table as a full build would; possible when the keys are source columns. -#}
-    {%- set raw_keys = incremental and (unique_key | reject('equalto', 'tenant_id') | reject('in', plan.columns) | list | length == 0) -%}
-    {%- set watermarks = multitenant_analytics.tenant_watermarks(existing_relation, incremental_column) if incremental else none -%}
-    {%- set batches = multitenant_analytics.tenant_batches(plan.tenants, batch_size) -%}
-    {% do multitenant_analytics.log_tenant_processing_stats(table_name, plan.tenants | length, batch_size, batches | length) %}
+    {%- set relations = multitenant_analytics._tenant_union_relations(target_relation) -%}
+    {%- set build = multitenant_analytics._tenant_union_settings() -%}
 
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
-    {#- Leftovers of an interrupted run: they would make the create below fail. -#}
-    {% do adapter.drop_relation(staging) %}
-    {% do adapter.drop_relation(staging_keys) %}
-    {% do adapter.drop_relation(backup) %}
+    {#- Under the lock: another run's staging is never dropped, its swap never overtaken. -#}
+    {% do multitenant_analytics.tenant_union_lock(target_relation, build.timeouts) %}
+    {%- set existing_relation = multitenant_analytics._tenant_union_clear_leftovers(target_relation) -%}
+    -- `BEGIN` happens here; every batch commits on its own (bounded locks).
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
-    {%- set quoted_keys = [] -%}
-    {%- for k in unique_key -%}{%- do quoted_keys.append(multitenant_analytics._quote_ident(k)) -%}{%- endfor -%}
-    {%- set total = namespace(rows=0) -%}
-    {%- set batch_stats = [] -%}
-    {%- set started = modules.datetime.datetime.now() -%}
-    {%- for batch in batches -%}
-        {%- set batch_started = modules.datetime.datetime.now() -%}
-        {%- set batch_union = multitenant_analytics.render_tenant_union(plan, batch, watermarks, incremental_column) -%}
-        {%- set query = union.head ~ batch_union ~ union.tail -%}
-        {%- if loop.first -%}
-            {%- set statement_sql = get_create_table_as_sql(False, staging, query) -%}
-        {%- else -%}
-            {%- set statement_sql = 'insert into ' ~ staging ~ '\n' ~ query -%}
-        {%- endif -%}
-        {%- set response = adapter.execute(statement_sql, auto_begin=True, fetch=False)[0] -%}
-        {%- if raw_keys -%}
-            {%- set keys_query = 'select ' ~ (quoted_keys | join(', ')) ~ ' from (\n' ~ batch_union ~ '\n) as source_rows' -%}
-            {%- set keys_sql = get_create_table_as_sql(False, staging_keys, keys_query) if loop.first else 'insert into ' ~ staging_keys ~ '\n' ~ keys_query -%}
-            {% do adapter.execute(keys_sql, auto_begin=True, fetch=False) %}
-        {%- endif -%}
-        {#- Commit per batch: one transaction over every tenant table runs out of lock slots. -#}
-        {% do adapter.commit() %}
-        {%- set rows = response.rows_affected if response.rows_affected is not none else 0 -%}
-        {%- set total.rows = total.rows + rows -%}
-        {%- set batch_seconds = (modules.datetime.datetime.now() - batch_started).total_seconds() -%}
-        {%- do batch_stats.append([batch | length, rows, batch_seconds | round(4)]) -%}
-        {%- if show_progress -%}
-            {{ log("tenant_union " ~ model.name ~ ": batch " ~ loop.index ~ "/" ~ loop.length ~ ", " ~ (batch | length) ~ " tenants (" ~ batch[0].name ~ " .. " ~ batch[-1].name ~ "), " ~ rows ~ " rows, " ~ (batch_seconds | round(2)) ~ " s", info=true) }}
-        {%- endif -%}
-    {%- endfor -%}
-    {% do adapter.cache_added(staging) %}
-
-    {%- if incremental -%}
-        {#- The delta must have the table's columns and types, in order: a changed model or a
-            changed tenant column needs a rebuild, not a misaligned or truncating insert. -#}
-        {%- set have = [] -%}
-        {%- set got = [] -%}
-        {%- for c in adapter.get_columns_in_relation(existing_relation) -%}{%- do have.append(c.name ~ ' ' ~ c.data_type) -%}{%- endfor -%}
-        {%- for c in adapter.get_columns_in_relation(staging) -%}{%- do got.append(c.name ~ ' ' ~ c.data_type) -%}{%- endfor -%}
-        {%- if have != got -%}
-            {% do adapter.drop_relation(staging) %}
-            {% do adapter.drop_relation(staging_keys) %}
-            {{ exceptions.raise_compiler_error("tenant_union: the columns of " ~ model.name ~ " changed (table: " ~ (have | join(', ')) ~ "; now: " ~ (got | join(', ')) ~ "); an incremental run cannot apply them. Hint: dbt run --full-refresh --select " ~ model.name) }}
-        {%- endif -%}
-        {#- Apply the delta in one transaction: replaced rows out, new rows in, tenants that are no
-            longer processed out. Only these three tables are locked, whatever the tenant count.
-            The target is named by its bare name in the correlation: Redshift's DELETE takes no alias. -#}
-        {%- set keys_from = staging_keys if raw_keys else staging -%}
-        {%- set target_name = multitenant_analytics._quote_ident(existing_relation.identifier) -%}
-        {%- set key_match = [] -%}
-        {%- for k in quoted_keys -%}{%- do key_match.append('delta.' ~ k ~ ' = ' ~ target_name ~ '.' ~ k) -%}{%- endfor -%}
-        {#- Quoted as _sql_string does, in one expression: a macro call per tenant is the slow part. -#}
-        {%- set tenant_names = "'" ~ (plan.tenants | map(attribute='name') | map('replace', "'", "''") | join("', '")) ~ "'" -%}
-        {%- set apply -%}
-            begin;
-            delete from {{ existing_relation }}
-            where exists (select 1 from {{ keys_from }} as delta where {{ key_match | join(' and ') }});
-            delete from {{ existing_relation }}
-            where tenant_id not in ({{ tenant_names }});
-            insert into {{ existing_relation }} select * from {{ staging }};
-            drop table {{ staging }};
-            {% if raw_keys -%}drop table {{ staging_keys }};{%- endif %}
-            commit;
-        {%- endset -%}
-        {% call statement('main') -%}
-            {{ apply }}
-        {%- endcall %}
-        {% do adapter.cache_dropped(staging) %}
+    {%- set plan = multitenant_analytics._tenant_union_plan(build, existing_relation) -%}
+    {%- set staged = multitenant_analytics._tenant_union_build_staging(plan, build, relations) -%}
+    {%- if plan.incremental -%}
+        {%- set backup = multitenant_analytics._tenant_union_apply(existing_relation, plan, build, relations) -%}
     {%- else -%}
-        {% do create_indexes(staging) %}
-        {#- The swap: both renames in one explicit transaction, so a reader sees the old table or
-            the new one, never none, and a failure between them changes nothing. -#}
-        {%- set swap -%}
-            begin;
-            {% if existing_relation is not none -%}
-            alter table {{ existing_relation }} rename to {{ backup.identifier }};
-            {% endif -%}
-            alter table {{ staging }} rename to {{ target_relation.identifier }};
-            commit;
-        {%- endset -%}
-        {% call statement('main') -%}
-            {{ swap }}
-        {%- endcall %}
-        {% if existing_relation is not none %}
-            {% do adapter.cache_renamed(existing_relation, backup) %}
-        {% endif %}
-        {% do adapter.cache_renamed(staging, target_relation) %}
+        {%- set backup = multitenant_analytics._tenant_union_swap(existing_relation, target_relation, build, relations) -%}
     {%- endif -%}
 
     {{ run_hooks(post_hooks, inside_transaction=True) }}
-    {% do apply_grants(target_relation, config.get('grants'), should_revoke=not incremental) %}
+    {% set revoke = should_revoke(existing_relation, full_refresh_mode=not plan.incremental) %}
+    {% do apply_grants(target_relation, config.get('grants'), should_revoke=revoke) %}
     {% do persist_docs(target_relation, model) %}
+    -- `COMMIT` happens here: the swap (or the applied delta), hooks, grants and docs at once.
     {% do adapter.commit() %}
-    {% do adapter.drop_relation(backup) %}
-    {{ run_hooks(post_hooks, inside_transaction=False) }}
 
-    {%- set seconds = (modules.datetime.datetime.now() - started).total_seconds() -%}
-    {{ log("tenant_union " ~ model.name ~ ": " ~ ("incremental, " if incremental else "") ~ total.rows ~ " rows from " ~ (plan.tenants | length) ~ " tenants in " ~ (seconds | round(2)) ~ " s", info=true) }}
-    {% do multitenant_analytics._record_tenant_union_run(target_relation, plan.tenants | length, batches | length, batch_size, total.rows, seconds, incremental, batch_stats) %}
+    {% if backup is not none %}{% do adapter.drop_relation(backup) %}{% endif %}
+    {% do multitenant_analytics.tenant_union_unlock(target_relation) %}
+    {{ run_hooks(post_hooks, inside_transaction=False) }}
+    {% do multitenant_analytics._tenant_union_finish(target_relation, plan, build, staged) %}
     {{ return({'relations': [target_relation]}) }}
 {% endmaterialization %}
 
-{% macro _split_tenant_union(sql) %}
-    {#- The model's compiled SQL around its one union_tenant_tables() call: {head, args, tail}. -#}
-    {%- set begin_tag = '/* tenant_union:begin:' ~ invocation_id ~ ' ' -%}
-    {%- set end_tag = '/* tenant_union:end:' ~ invocation_id ~ ' */' -%}
-    {%- if sql.count(begin_tag) != 1 or sql.count(end_tag) != 1 -%}
-        {{ exceptions.raise_compiler_error("tenant_union: model " ~ model.name ~ " must call multitenant_analytics.union_tenant_tables() exactly once (found " ~ sql.count(begin_tag) ~ "). Hint: with unioned as ({{ multitenant_analytics.union_tenant_tables('users') }}) select ... from unioned") }}
+{% macro _tenant_union_relations(relation) %}
+    {#- The build's own relations, named for this run (invocation_id), so two runs never share one:
+        {staging, keys, backup}. _tenant_union_drop_leftovers finds dead runs' by the same names. -#}
+    {%- set run = invocation_id | replace('-', '') -%}
+    {{ return({
+        'staging': make_intermediate_relation(relation, suffix='__tu_stg_' ~ run[:12]),
+        'keys': make_intermediate_relation(relation, suffix='__tu_key_' ~ run[:12]),
+        'backup': make_backup_relation(relation, 'table', suffix='__tu_bak_' ~ run[:12]),
+    }) }}
+{% endmacro %}
+
+{% macro _tenant_union_settings() %}
+    {#- What this build does, from the model's config and the project's vars; bad values stop here. -#}
+    {%- set union = config.get('tenant_union') -%}
+    {%- if union is none -%}
+        {%- set msg -%}
+            tenant_union: model {{ model.name }} does not call multitenant_analytics.union_tenant_tables().
+            Hint: with unioned as ({{ '{{' }} multitenant_analytics.union_tenant_tables('users') {{ '}}' }}) select ... from unioned
+        {%- endset -%}
+        {{ exceptions.raise_compiler_error(msg | replace('\n', ' ')) }}
     {%- endif -%}
-    {%- set head, rest = sql.split(begin_tag) -%}
-    {%- set args_json = rest.split(' */', 1)[0] -%}
-    {{ return({'head': head, 'args': fromjson(args_json), 'tail': sql.split(end_tag)[1]}) }}
+    {%- set cte = multitenant_analytics.tenant_union_batch_cte() -%}
+    {%- if sql.count(cte) != 1 -%}
+        {{ exceptions.raise_compiler_error("tenant_union: model " ~ model.name ~ " must call multitenant_analytics.union_tenant_tables() exactly once (found " ~ sql.count(cte) ~ "). Hint: union other tables in a model of their own.") }}
+    {%- endif -%}
+    {%- set incremental_column = config.get('incremental_column') -%}
+    {%- set unique_key = config.get('unique_key') -%}
+    {%- if incremental_column is not none and not unique_key -%}
+        {{ exceptions.raise_compiler_error("tenant_union: model " ~ model.name ~ " sets incremental_column '" ~ incremental_column ~ "' without unique_key: an incremental build cannot replace changed rows without it. Hint: config(unique_key=['tenant_id', 'user_id']).") }}
+    {%- endif -%}
+    {%- set unique_key = [] if not unique_key else [unique_key] if unique_key is string else (unique_key | list) -%}
+    {%- if unique_key and 'tenant_id' not in unique_key -%}
+        {#- Keys are per tenant: user 1 of tenant_a is not user 1 of tenant_b. -#}
+        {%- set unique_key = ['tenant_id'] + unique_key -%}
+    {%- endif -%}
+    {{ return({
+        'union': union,
+        'batch_size': config.get('batch_size') or union.batch_size or multitenant_analytics.tenant_config().batch_size,
+        'incremental_column': incremental_column,
+        'unique_key': unique_key,
+        'timeouts': multitenant_analytics._tenant_union_timeouts(),
+        'show_progress': var('logging', {}).get('show_tenant_progress', true),
+        'started': modules.datetime.datetime.now(),
+    }) }}
+{% endmacro %}
+
+{% macro _tenant_union_timeouts() %}
+    {#- Seconds, from var `performance`: query_timeout_seconds (each batch statement and the swap),
+        lock_timeout_seconds (how long a batch or the swap waits for a lock, and so the longest a
+        reader waits behind the swap), run_wait_seconds (how long a run waits for another run of
+        the same model). 0 means no limit. -#}
+    {%- set performance = var('performance', {}) -%}
+    {%- set defaults = {'query_timeout_seconds': 3600, 'lock_timeout_seconds': 60, 'run_wait_seconds': 600} -%}
+    {%- set out = {} -%}
+    {%- for key, default in defaults.items() -%}
+        {%- set value = performance.get(key, default) if performance is mapping else default -%}
+        {%- if value is not number or value is boolean or value < 0 -%}
+            {{ exceptions.raise_compiler_error("tenant_union: performance." ~ key ~ " must be a number of seconds >= 0 (0: no limit), got " ~ (value | tojson) ~ ". Hint: --vars '{performance: {" ~ key ~ ": " ~ default ~ "}}'.") }}
+        {%- endif -%}
+        {%- do out.update({key.replace('_seconds', ''): value}) -%}
+    {%- endfor -%}
+    {{ return(out) }}
+{% endmacro %}
+
+{% macro _tenant_union_clear_leftovers(relation) %}
+    {#- Drops the relations of runs that died before cleaning up (staging, keys, backup: the names
+        _tenant_union_relations gives), under the lock, so never a live run's. Returns the model's
+        table as it is in the database now (the cache predates any run this one waited for). -#}
+    {%- set ours = multitenant_analytics._tenant_union_relations(relation) -%}
+    {%- set prefix = ours.staging.identifier[:-(('__tu_stg_' | length) + 12)] -%}
+    {%- set pattern = modules.re.compile('^' ~ modules.re.escape(prefix) ~ '(__tu_(stg|key|bak)_[0-9a-f]{12}|__tenant_(staging|keys|backup))$') -%}
+    {%- set schema_relation = api.Relation.create(database=relation.database, schema=relation.schema) -%}
+    {%- set existing = namespace(relation=none) -%}
+    {%- for row in list_relations_without_caching(schema_relation) -%}
+        {%- set found = api.Relation.create(database=row.database, schema=row.schema, identifier=row.name, type=row.type) -%}
+        {%- if found.identifier == relation.identifier -%}
+            {%- set existing.relation = found -%}
+        {%- elif pattern.match(found.identifier) -%}
+            {{ log("tenant_union " ~ model.name ~ ": dropping " ~ found ~ ", left by a run that did not finish", info=true) }}
+            {% do adapter.drop_relation(found) %}
+        {%- endif -%}
+    {%- endfor -%}
+    {% do adapter.commit() %}
+    {%- if existing.relation is none -%}
+        {% do adapter.cache_dropped(relation) %}
+    {%- else -%}
+        {% do adapter.cache_added(existing.relation) %}
+    {%- endif -%}
+    {{ return(existing.relation) }}
+{% endmacro %}
+
+{% macro _tenant_union_plan(build, existing_relation) %}
+    {#- The tenants (discovered now, under the lock), their batches, and for an incremental build
+        each tenant's watermark. -#}
+    {%- set args = build.union -%}
+    {%- set union = multitenant_analytics.tenant_union_plan(args.table_name, args.columns, args.database) -%}
+    {%- set column = build.incremental_column -%}
+    {%- set incremental = column is not none and existing_relation is not none and not should_full_refresh() -%}
+    {%- if column is not none and column not in union.types -%}
+        {{ exceptions.raise_compiler_error("tenant_union: incremental_column '" ~ column ~ "' is not a column of " ~ args.table_name ~ " (columns: " ~ (union.columns | join(', ')) ~ ").") }}
+    {%- endif -%}
+    {%- set batches = multitenant_analytics.tenant_batches(union.tenants, build.batch_size) -%}
+    {% do multitenant_analytics.log_tenant_processing_stats(args.table_name, union.tenants | length, build.batch_size, batches | length) %}
+    {#- Replaced rows are deleted by the keys of every source row read, valid or not, so a row that
+        became invalid leaves the table as a full build would; possible when the keys are source columns. -#}
+    {%- set raw_keys = incremental and (build.unique_key | reject('equalto', 'tenant_id') | reject('in', union.columns) | list | length == 0) -%}
+    {{ return({
+        'union': union,
+        'batches': batches,
+        'incremental': incremental,
+        'watermarks': multitenant_analytics.tenant_watermarks(existing_relation, column) if incremental else none,
+        'raw_keys': raw_keys,
+    }) }}
+{% endmacro %}
+
+{% macro _tenant_union_build_staging(plan, build, relations) %}
+    {#- Every batch into the staging table, each its own statement and transaction (one
+        transaction over every tenant table runs out of lock slots). Returns {rows, batch_stats}. -#}
+    {%- set total = namespace(rows=0) -%}
+    {%- set batch_stats = [] -%}
+    {%- for batch in plan.batches -%}
+        {%- set batch_started = modules.datetime.datetime.now() -%}
+        {%- set branches = multitenant_analytics.render_tenant_branches(plan.union, batch, plan.watermarks, build.incremental_column) -%}
+        {%- set rows = multitenant_analytics.tenant_union_run_batch({
+            'number': loop.index, 'count': loop.length, 'tenants': batch | map(attribute='name') | list,
+            'branches': branches, 'first': loop.first, 'sql': sql, 'relations': relations,
+            'keys': build.unique_key if plan.raw_keys else none, 'timeouts': build.timeouts,
+        }) -%}
+        {% do adapter.commit() %}
+        {%- set total.rows = total.rows + rows -%}
+        {%- set batch_seconds = (modules.datetime.datetime.now() - batch_started).total_seconds() -%}
+        {%- do batch_stats.append([batch | length, rows, batch_seconds | round(4)]) -%}
+        {%- if build.show_progress -%}
+            {{ log("tenant_union " ~ model.name ~ ": batch " ~ loop.index ~ "/" ~ loop.length ~ ", " ~ (batch | length) ~ " tenants (" ~ batch[0].name ~ " .. " ~ batch[-1].name ~ "), " ~ rows ~ " rows, " ~ (batch_seconds | round(2)) ~ " s", info=true) }}
+        {%- endif -%}
+    {%- endfor -%}
+    {% do adapter.cache_added(relations.staging) %}
+    {{ return({'rows': total.rows, 'batch_stats': batch_stats}) }}
+{% endmacro %}
+
+{% macro _tenant_union_batch_sql(batch, union_sql) %}
+    {#- The statement that adds one batch to the staging table: the model's compiled SQL, unchanged,
+        with the batch CTE it reads defined around it (a WITH is visible in its subqueries). -#}
+    {%- set query -%}
+with {{ multitenant_analytics.tenant_union_batch_cte() }} as (
+{{ union_sql }}
+)
+select * from (
+{{ batch.sql }}
+) as tenant_union_model
+    {%- endset -%}
+    {%- if batch.first -%}
+        {{ return(get_create_table_as_sql(False, batch.relations.staging, query)) }}
+    {%- endif -%}
+    {{ return('insert into ' ~ batch.relations.staging ~ '\n' ~ query) }}
+{% endmacro %}
+
+{% macro _tenant_union_keys_sql(batch, union_sql) %}
+    {#- The statement that records the unique keys of every source row of a batch (incremental). -#}
+    {%- set quoted = [] -%}
+    {%- for k in batch['keys'] -%}{%- do quoted.append(multitenant_analytics._quote_ident(k)) -%}{%- endfor -%}
+    {%- set query = 'select ' ~ (quoted | join(', ')) ~ ' from (\n' ~ union_sql ~ '\n) as source_rows' -%}
+    {%- if batch.first -%}
+        {{ return(get_create_table_as_sql(False, batch.relations['keys'], query)) }}
+    {%- endif -%}
+    {{ return('insert into ' ~ batch.relations['keys'] ~ '\n' ~ query) }}
+{% endmacro %}
+
+{% macro tenant_union_run_batch(batch) %}
+    {#- Runs one batch (see _tenant_union_build_staging for `batch`) in the open transaction and
+        returns the rows it added. -#}
+    {{ return(adapter.dispatch('tenant_union_run_batch', 'multitenant_analytics')(batch)) }}
+{% endmacro %}
+
+{% macro default__tenant_union_run_batch(batch) %}
+    {#- Plain statements: an error is the database's own. -#}
+    {%- set union_sql = batch.branches | join('\nunion all\n') -%}
+    {% do multitenant_analytics.tenant_union_set_timeouts(batch.timeouts) %}
+    {%- set response = adapter.execute(multitenant_analytics._tenant_union_batch_sql(batch, union_sql), auto_begin=True, fetch=False)[0] -%}
+    {%- if batch['keys'] is not none -%}
+        {% do adapter.execute(multitenant_analytics._tenant_union_keys_sql(batch, union_sql), auto_begin=True, fetch=False) %}
+    {%- endif -%}
+    {{ return(response.rows_affected if response.rows_affected is not none else 0) }}
+{% endmacro %}
+
+{% macro tenant_union_set_timeouts(timeouts) %}
+    {#- Statement and lock timeouts for the rest of the open transaction. -#}
+    {{ return(adapter.dispatch('tenant_union_set_timeouts', 'multitenant_analytics')(timeouts)) }}
+{% endmacro %}
+
+{% macro default__tenant_union_set_timeouts(timeouts) %}
+    {#- `set local`: the settings end with the transaction, nothing leaks to later statements. -#}
+    {% do adapter.execute("set local statement_timeout = " ~ ((timeouts.query_timeout * 1000) | int) ~ "; set local lock_timeout = " ~ ((timeouts.lock_timeout * 1000) | int), auto_begin=True) %}
+{% endmacro %}
+
+{% macro redshift__tenant_union_set_timeouts(timeouts) %}
+    {#- Redshift has statement_timeout (session-wide; the connection closes with the model) and no
+        lock_timeout: docs.aws.amazon.com/redshift/latest/dg/r_statement_timeout.html -#}
+    {% do adapter.execute("set statement_timeout to " ~ ((timeouts.query_timeout * 1000) | int), auto_begin=True) %}
+{% endmacro %}
+
+{% macro _tenant_union_swap(existing_relation, target_relation, build, relations) %}
+    {#- Renames in dbt's transaction (committed by the materialization with hooks, grants and
+        docs): a reader sees the old table or the new one, never none. -#}
+    {#- Returns the old table's new name, to drop after the commit. -#}
+    {% do create_indexes(relations.staging) %}
+    {% do multitenant_analytics.tenant_union_set_timeouts(build.timeouts) %}
+    {%- set backup = none -%}
+    {%- if existing_relation is not none -%}
+        {%- set backup = relations.backup.incorporate(type=existing_relation.type) -%}
+        {% do multitenant_analytics.tenant_union_lock_table(existing_relation, build.timeouts) %}
+        {% do adapter.rename_relation(existing_relation, backup) %}
+    {%- endif -%}
+    {% do adapter.rename_relation(relations.staging, target_relation) %}
+    {{ return(backup) }}
+{% endmacro %}
+
+{% macro _tenant_union_apply(existing_relation, plan, build, relations) %}
+    {#- The delta must have the table's columns and types, in order: a changed model or a changed
+        tenant column needs a rebuild, not a misaligned or truncating insert. -#}
+    {%- set have = [] -%}
+    {%- set got = [] -%}
+    {%- for c in adapter.get_columns_in_relation(existing_relation) -%}{%- do have.append(c.name ~ ' ' ~ c.data_type) -%}{%- endfor -%}
+    {%- for c in adapter.get_columns_in_relation(relations.staging) -%}{%- do got.append(c.name ~ ' ' ~ c.data_type) -%}{%- endfor -%}
+    {%- if have != got -%}
+        {% do adapter.drop_relation(relations.staging) %}
+        {% do adapter.drop_relation(relations['keys']) %}
+        {% do adapter.commit() %}
+        {{ exceptions.raise_compiler_error("tenant_union: the columns of " ~ model.name ~ " changed (table: " ~ (have | join(', ')) ~ "; now: " ~ (got | join(', ')) ~ "); an incremental run cannot apply them. Hint: dbt run --full-refresh --select " ~ model.name) }}
+    {%- endif -%}
+    {% do multitenant_analytics.tenant_union_set_timeouts(build.timeouts) %}
+    {% do multitenant_analytics.tenant_union_lock_table(existing_relation, build.timeouts, mode='share row exclusive') %}
+    {% do adapter.execute(multitenant_analytics._tenant_union_apply_sql(existing_relation, plan, build, relations), auto_begin=True) %}
+    {% do adapter.drop_relation(relations.staging) %}
+    {% do adapter.drop_relation(relations['keys']) %}
+    {{ return(none) }}
+{% endmacro %}
+
+{% macro _tenant_union_apply_sql(existing_relation, plan, build, relations) %}
+    {#- The incremental strategy, run in dbt's transaction: replaced rows out, new rows in, rows of
+        tenants no longer processed out. Only these three tables are locked, whatever the tenant
+        count. The target is named by its bare name in the correlation: Redshift's DELETE takes no
+        alias. -#}
+    {%- set keys_from = relations['keys'] if plan.raw_keys else relations.staging -%}
+    {%- set target_name = multitenant_analytics._quote_ident(existing_relation.identifier) -%}
+    {%- set key_match = [] -%}
+    {%- for k in build.unique_key -%}
+        {%- set q = multitenant_analytics._quote_ident(k) -%}
+        {%- do key_match.append('delta.' ~ q ~ ' = ' ~ target_name ~ '.' ~ q) -%}
+    {%- endfor -%}
+    {#- Quoted as _sql_string does, in one expression: a macro call per tenant is the slow part. -#}
+    {%- set tenant_names = "'" ~ (plan.union.tenants | map(attribute='name') | map('replace', "'", "''") | join("', '")) ~ "'" -%}
+    {%- set apply -%}
+        delete from {{ existing_relation }}
+        where exists (select 1 from {{ keys_from }} as delta where {{ key_match | join(' and ') }});
+        delete from {{ existing_relation }}
+        where tenant_id not in ({{ tenant_names }});
+        insert into {{ existing_relation }} select * from {{ relations.staging }};
+    {%- endset -%}
+    {{ return(apply) }}
+{% endmacro %}
+
+{% macro _tenant_union_finish(target_relation, plan, build, staged) %}
+    {#- The run's result (dbt reports the 'main' statement), its log line and its row in
+        tenant_union_runs. -#}
+    {%- set seconds = (modules.datetime.datetime.now() - build.started).total_seconds() -%}
+    {%- set tenants = plan.union.tenants | length -%}
+    {% do store_raw_result('main', message=('INSERT 0 ' ~ staged.rows), code='INSERT', rows_affected=staged.rows) %}
+    {{ log("tenant_union " ~ model.name ~ ": " ~ ("incremental, " if plan.incremental else "") ~ staged.rows ~ " rows from " ~ tenants ~ " tenants in " ~ (seconds | round(2)) ~ " s", info=true) }}
+    {% do multitenant_analytics._record_tenant_union_run(target_relation, tenants, plan.batches | length, build.batch_size, staged.rows, seconds, plan.incremental, staged.batch_stats) %}
+{% endmacro %}
+
+{% macro tenant_union_lock(relation, timeouts) %}
+    {#- Take this model's run lock (held until tenant_union_unlock or the connection closes),
+        waiting up to timeouts.run_wait seconds for another run to finish; then fail naming it. -#}
+    {{ return(adapter.dispatch('tenant_union_lock', 'multitenant_analytics')(relation, timeouts)) }}
+{% endmacro %}
+
+{% macro tenant_union_unlock(relation) %}
+    {{ return(adapter.dispatch('tenant_union_unlock', 'multitenant_analytics')(relation)) }}
+{% endmacro %}
+
+{% macro _tenant_union_lock_key(relation) -%}
+    {#- The advisory lock key of a model's table: a 64-bit hash of its full name. -#}
+    hashtextextended({{ multitenant_analytics._sql_string('tenant_union:' ~ relation) }}, 0)
+{%- endmacro %}
+
+{% macro postgres__tenant_union_lock(relation, timeouts) %}
+    {#- A session advisory lock on the model's own connection: it outlives the per-batch commits,
+        and a run that dies (even kill -9) loses it with its connection. The wait honours
+        lock_timeout; the handler names the connections that hold the lock. -#}
+    {%- set key = multitenant_analytics._tenant_union_lock_key(relation) -%}
+    {%- set run = model.name ~ ' run ' ~ (invocation_id | replace('-', ''))[:12] -%}
+    {%- set before = "tenant_union: model " ~ model.name ~ " (" ~ relation ~ ") is being built by another run, still running after " ~ timeouts.run_wait ~ " s (performance.run_wait_seconds): " -%}
+    {%- set after = ". Hint: wait for it to finish, or stop it (select pg_terminate_backend(<pid>)) if it is stuck; the next run drops what it leaves." -%}
+    {%- set body -%}
+        declare
+            holders text;
+        begin
+            perform pg_advisory_lock({{ key }});
+        exception when lock_not_available then
+            select coalesce(string_agg(format('pid %s, application %L, user %s, connected since %s',
+                a.pid, a.application_name, a.usename, date_trunc('second', a.backend_start)), '; '), 'a run that has since ended')
+            into holders
+            from pg_catalog.pg_locks as l
+            inner join pg_catalog.pg_stat_activity as a on l.pid = a.pid
+            where
+                l.locktype = 'advisory' and l.granted and l.objsubid = 1
+                and ((l.classid::bigint << 32) | l.objid::bigint) = {{ key }};
+            raise exception using errcode = 'lock_not_available',
+                message = {{ multitenant_analytics._sql_string(before) }} || holders || {{ multitenant_analytics._sql_string(after) }};
+        end
+    {%- endset -%}
+    {% do adapter.execute("set local lock_timeout = " ~ ((timeouts.run_wait * 1000) | int), auto_begin=True) %}
+    {% do adapter.execute(multitenant_analytics._pg_do(body), auto_begin=True) %}
+    {#- The holder's application_name names the run, for whoever waits on it. -#}
+    {% do adapter.execute("select set_config('application_name', left(current_setting('application_name') || ' tenant_union ' || " ~ multitenant_analytics._sql_string(run) ~ ", 63), false)", auto_begin=True) %}
+    {% do adapter.commit() %}
+{% endmacro %}
+
+{% macro postgres__tenant_union_unlock(relation) %}
+    {% do adapter.execute("select pg_advisory_unlock(" ~ multitenant_analytics._tenant_union_lock_key(relation) ~ ")", auto_begin=True) %}
+    {% do adapter.commit() %}
+{% endmacro %}
+
+{% macro _pg_do(body) -%}
+    {#- A PL/pgSQL DO block, dollar-quoted with a tag no tenant name can hold ahead of time. -#}
+    {%- set tag = '$tu_' ~ (invocation_id | replace('-', '')) ~ '$' -%}
+    do {{ tag }}
+    {{ body }}
+    {{ tag }}
+{%- endmacro %}
+
+{% macro default__tenant_union_lock(relation, timeouts) %}
+    {#- Redshift has no advisory locks. Its documented exclusive lock is LOCK (docs.aws.amazon.com/
+        redshift/latest/dg/r_LOCK.html), held to the end of a transaction, while a build spans many.
+        So a claim table: under LOCK, a run claims the model in <schema>.tenant_union_claims with its
+        session's pid; a claim whose pid is no longer in STV_SESSIONS (docs.aws.amazon.com/redshift/
+        latest/dg/r_STV_SESSIONS.html) is a dead run's and is taken over. Polls until
+        timeouts.run_wait seconds have passed. -#}
+    {%- set claims = api.Relation.create(database=relation.database, schema=relation.schema, identifier='tenant_union_claims') -%}
+    {%- set name = multitenant_analytics._sql_string(relation | string) -%}
+    {%- set run = multitenant_analytics._sql_string(invocation_id) -%}
+    {%- set claim -%}
+        create table if not exists {{ claims }} (
+            model varchar(1024) not null, run_id varchar(64) not null, pid integer not null,
+            claimed_at timestamp not null
+        );
+        lock {{ claims }};
+        delete from {{ claims }}
+        where model = {{ name }} and pid not in (select process from stv_sessions);
+        insert into {{ claims }}
+        select {{ name }}, {{ run }}, pg_backend_pid(), getdate()
+        where not exists (select 1 from {{ claims }} where model = {{ name }});
+    {%- endset -%}
+    {%- set started = modules.datetime.datetime.now() -%}
+    {%- for attempt in range(1000000) -%}
+        {% do adapter.execute(claim, auto_begin=True) %}
+        {% do adapter.commit() %}
+        {%- set holder = run_query("select run_id, pid, claimed_at from " ~ claims ~ " where model = " ~ name).rows[0] -%}
+        {%- if holder[0] == invocation_id -%}{{ return(none) }}{%- endif -%}
+        {%- if (modules.datetime.datetime.now() - started).total_seconds() >= timeouts.run_wait -%}
+            {{ exceptions.raise_compiler_error("tenant_union: model " ~ model.name ~ " (" ~ relation ~ ") is being built by another run, still running after " ~ timeouts.run_wait ~ " s (performance.run_wait_seconds): run " ~ holder[0] ~ ", pid " ~ holder[1] ~ ", since " ~ holder[2] ~ ". Hint: wait for it to finish, or stop it (pg_terminate_backend(pid)).") }}
+        {%- endif -%}
+    {%- endfor -%}
+{% endmacro %}
+
+{% macro default__tenant_union_unlock(relation) %}
+    {%- set claims = api.Relation.create(database=relation.database, schema=relation.schema, identifier='tenant_union_claims') -%}
+    {% do adapter.execute("delete from " ~ claims ~ " where run_id = " ~ multitenant_analytics._sql_string(invocation_id), auto_begin=True) %}
+    {% do adapter.commit() %}
+{% endmacro %}
+
+{% macro tenant_union_lock_table(relation, timeouts, mode='access exclusive') %}
+    {#- Lock `relation` in the open transaction, waiting at most timeouts.lock_timeout seconds:
+        the swap's renames then never queue behind a reader, and readers never queue behind the
+        swap for longer than that. -#}
+    {{ return(adapter.dispatch('tenant_union_lock_table', 'multitenant_analytics')(relation, timeouts, mode)) }}
+{% endmacro %}
+
+{% macro default__tenant_union_lock_table(relation, timeouts, mode) %}
+    {#- Redshift's LOCK takes no mode and waits without a timeout. -#}
+    {% do adapter.execute("lock table " ~ relation, auto_begin=True) %}
+{% endmacro %}
+
+{% macro postgres__tenant_union_lock_table(relation, timeouts, mode) %}
+    {#- On a lock timeout, name the connections holding a lock on the table (pg_locks: the wait is
+        over when the handler runs, so pg_blocking_pids() would find none). -#}
+    {%- set name = relation.include(database=false) | string -%}
+    {%- set before = "tenant_union: model " ~ model.name ~ " waited more than " ~ timeouts.lock_timeout ~ " s (performance.lock_timeout_seconds) for a lock on " ~ name ~ " held by " -%}
+    {%- set after = ". Hint: end that session or transaction, or raise performance.lock_timeout_seconds." -%}
+    {%- set body -%}
+        declare
+            holders text;
+        begin
+            lock table {{ relation }} in {{ mode }} mode;
+        exception when lock_not_available then
+            select coalesce(string_agg(format('pid %s (application %L, user %s, %s, %s)',
+                a.pid, a.application_name, a.usename, a.state, l.mode), '; '), 'a session that has since ended')
+            into holders
+            from pg_catalog.pg_locks as l
+            inner join pg_catalog.pg_stat_activity as a on l.pid = a.pid
+            where
+                l.relation = {{ multitenant_analytics._sql_string(name) }}::regclass
+                and l.granted and l.pid <> pg_backend_pid();
+            raise exception using errcode = 'lock_not_available',
+                message = {{ multitenant_analytics._sql_string(before) }} || holders || {{ multitenant_analytics._sql_string(after) }};
+        end
+    {%- endset -%}
+    {% do adapter.execute(multitenant_analytics._pg_do(body), auto_begin=True) %}
 {% endmacro %}
 
 {% macro tenant_watermarks(relation, column) %}

@@ -1,21 +1,23 @@
 {% macro union_tenant_tables(table_name='users', columns=none, batch_size=none, database=none) %}
     {#- UNION ALL of `table_name` across every tenant to process, with a `tenant_id` column holding
         the exact schema name. Columns are the union of all tenants' columns (or `columns`); a column
-        a tenant lacks is a typed NULL there; differing types are widened (see widen_type).
-        The result is nested in groups of `batch_size` tenants (PostgreSQL plans nested groups far
-        faster than one flat union) and wrapped in markers carrying these arguments, so the
-        tenant_union materialization can run the same union one batch per statement. `database`
-        reads the tenants from another database with three-part names (a Zero-ETL database on
-        Redshift). At parse time: an empty placeholder, no invented tenants. -#}
+        a tenant lacks is a typed NULL there; differing types are widened (see widen_type). The
+        result is nested in groups of `batch_size` tenants (PostgreSQL plans nested groups far
+        faster than one flat union). `database` reads the tenants from another database with
+        three-part names (a Zero-ETL database on Redshift). At parse time: an empty placeholder, no
+        invented tenants.
+
+        The contract with the tenant_union materialization: at parse time the arguments become the
+        model's `tenant_union` config; at run time, in a tenant_union model, the call renders as
+        `select * from <tenant_union_batch_cte()>`, a CTE the materialization defines per batch
+        around the model's compiled SQL. -#}
     {%- set args = {'table_name': table_name, 'columns': columns, 'batch_size': batch_size, 'database': database} -%}
     {%- if not execute -%}
-        {{ return(multitenant_analytics._union_markers('select null as tenant_id where false', args)) }}
+        {% do config(tenant_union=args) %}
+        {{ return('select null as tenant_id where false') }}
     {%- endif -%}
     {%- if flags.WHICH in ['run', 'build'] and config.get('materialized') == 'tenant_union' -%}
-        {#- The materialization discovers the tenants and renders each batch itself: rendering the
-            whole union here too would only be thrown away (a third of a second at 10,000 tenants).
-            `dbt compile` and `dbt show` get the full union. -#}
-        {{ return(multitenant_analytics._union_markers('select null as tenant_id where false /* rendered per batch by the tenant_union materialization */', args)) }}
+        {{ return('select * from ' ~ multitenant_analytics.tenant_union_batch_cte()) }}
     {%- endif -%}
     {%- set plan = multitenant_analytics.tenant_union_plan(table_name, columns, database) -%}
     {%- set size = batch_size or multitenant_analytics.tenant_config().batch_size -%}
@@ -23,15 +25,13 @@
     {%- for batch in multitenant_analytics.tenant_batches(plan.tenants, size) -%}
         {%- do groups.append('select * from (\n' ~ multitenant_analytics.render_tenant_union(plan, batch) ~ '\n) as tenant_batch_' ~ loop.index) -%}
     {%- endfor -%}
-    {{ return(multitenant_analytics._union_markers(groups | join('\nunion all\n'), args)) }}
+    {{ return(groups | join('\nunion all\n')) }}
 {% endmacro %}
 
-{% macro _union_markers(body, args) -%}
-    {#- The markers carry this invocation's id, which no schema name can contain ahead of time,
-        and the union's arguments as JSON ('*/' escaped so the comment cannot end early). -#}
-    /* tenant_union:begin:{{ invocation_id }} {{ args | tojson | replace('*/', '*\\/') }} */
-{{ body }}
-    /* tenant_union:end:{{ invocation_id }} */
+{% macro tenant_union_batch_cte() -%}
+    {#- The name of the CTE that holds one batch of the union in a tenant_union build; not quoted,
+        so it reads the same in the model's compiled SQL and in the materialization. -#}
+    __tenant_union_batch
 {%- endmacro %}
 
 {% macro tenant_union_plan(table_name='users', columns=none, database=none) %}
@@ -100,10 +100,15 @@
 {% endmacro %}
 
 {% macro render_tenant_union(plan, tenants, watermarks=none, watermark_column=none) %}
-    {#- The flat UNION ALL of `tenants` (a slice of plan.tenants). With `watermarks` (tenant ->
-        value), a tenant that has one reads only rows whose `watermark_column` is at or past it (or null).
-        The quoting of _sql_string and _quote_ident is inlined: a macro call per tenant is what
-        makes compile time grow. -#}
+    {#- The flat UNION ALL of `tenants` (a slice of plan.tenants); see render_tenant_branches. -#}
+    {{ return(multitenant_analytics.render_tenant_branches(plan, tenants, watermarks, watermark_column) | join('\nunion all\n')) }}
+{% endmacro %}
+
+{% macro render_tenant_branches(plan, tenants, watermarks=none, watermark_column=none) %}
+    {#- One `select` per tenant of `tenants` (a slice of plan.tenants), in order. With `watermarks`
+        (tenant -> value), a tenant that has one reads only rows whose `watermark_column` is at or
+        past it (or null). The quoting of _sql_string and _quote_ident is inlined: a macro call per
+        tenant is what makes compile time grow. -#}
     {%- set table = multitenant_analytics._quote_ident(plan.table_name) -%}
     {%- set prefix = (multitenant_analytics._quote_ident(plan.database) ~ '.') if plan.database else '' -%}
     {%- if watermarks is not none -%}
@@ -124,5 +129,5 @@
         {%- endif -%}
         {%- do parts.append(branch) -%}
     {%- endfor -%}
-    {{ return(parts | join('\nunion all\n')) }}
+    {{ return(parts) }}
 {% endmacro %}
