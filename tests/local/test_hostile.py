@@ -7,6 +7,7 @@ import dataclasses
 import re
 import threading
 import time
+import uuid
 
 import psycopg
 import pytest
@@ -234,3 +235,42 @@ def test_builds_leave_no_transaction_warning_in_the_server_log(tenant_server, te
     dbt_project.run("all_users", full_refresh=True)
     text = log.read_text(errors="replace")[start:]
     assert "no transaction in progress" not in text and "already a transaction in progress" not in text, text
+
+
+@pytest.mark.tenants(n=4, rows=3, seed=13)
+def test_inherited_and_partitioned_tenant_tables_give_each_tenant_its_own_rows(tenant_database, dbt_project):
+    conninfo = tenant_database.conninfo
+    # tenant_b's table inherits from tenant_a's: read without ONLY, tenant_a would get tenant_b's rows too.
+    run_sql(conninfo, "alter table tenant_b.users inherit tenant_a.users")
+    # tenant_c's table is partitioned: its rows are in its partition, which ONLY would skip.
+    run_sql(conninfo, "alter table tenant_c.users rename to users_old; "
+            "create table tenant_c.users (like tenant_c.users_old) partition by list (account_status); "
+            "create table tenant_c.users_all partition of tenant_c.users default; "
+            "insert into tenant_c.users select * from tenant_c.users_old; drop table tenant_c.users_old")  # fmt: skip
+    both = run_sql(conninfo, "select count(*) from tenant_a.users")[0][0]
+    assert both == 2 * run_sql(conninfo, "select count(*) from only tenant_a.users")[0][0]  # the trap is set
+    dbt_project.run("all_users")
+    _rows_equal_truth(tenant_database)
+
+
+@pytest.mark.tenants(n=3, rows=2)
+def test_row_level_security_the_role_does_not_bypass_makes_a_tenant_unreadable(tenant_database, dbt_work_dir):
+    admin = tenant_database.conninfo
+    role = f"rls_{uuid.uuid4().hex[:8]}"  # roles are server-wide
+    run_sql(admin, f"create role {role} login")
+    run_sql(
+        admin, q.SQL("grant create on database {} to {}").format(q.Identifier(tenant_database.name), q.Identifier(role))
+    )
+    for tenant in ("tenant_a", "tenant_b", "tenant_c"):
+        run_sql(admin, f"grant usage on schema {tenant} to {role}; grant select on {tenant}.users to {role}")
+    # The policy shows the role one of tenant_c's two rows: read as is, a silently partial table.
+    run_sql(admin, "alter table tenant_c.users enable row level security; "
+            "create policy odd_only on tenant_c.users using (user_id % 2 = 1)")  # fmt: skip
+    endpoint = dataclasses.replace(tenant_database.endpoint, user=role)
+    with DbtProject(env=endpoint.dbt_env(tenant_database.name), work_dir=dbt_work_dir, quiet=True) as project:
+        with pytest.raises(DbtRunError, match=r"in 1 tenant\(s\): tenant_c.*row level security"):
+            project.run("all_users")
+        result = project.run("all_users", vars={"tenant_processing": {"unreadable_tenant": "warn"}})
+    assert any("tenant_c" in w for w in result.warnings)
+    counts = dict(run_sql(admin, "select tenant_id, count(*) from analytics.all_users group by 1"))
+    assert counts == {"tenant_a": 2, "tenant_b": 2}

@@ -32,7 +32,7 @@
         {%- do multitenant_analytics._skip_or_stop(missing, (missing | length) ~ " tenant(s) have no table " ~ table_name ~ ": ", 'missing_table', cfg.missing_table, "exclude them (tenant_processing.exclude_tenants) or set missing_table: warn.") -%}
     {%- endif -%}
     {%- if unreadable -%}
-        {%- do multitenant_analytics._skip_or_stop(unreadable, "no USAGE/SELECT privilege on " ~ table_name ~ " in " ~ (unreadable | length) ~ " tenant(s): ", 'unreadable_tenant', cfg.unreadable_tenant, "grant usage/select to " ~ target.user ~ ", exclude them (tenant_processing.exclude_tenants), or set unreadable_tenant: warn to skip them.") -%}
+        {%- do multitenant_analytics._skip_or_stop(unreadable, "no USAGE/SELECT privilege on " ~ table_name ~ " in " ~ (unreadable | length) ~ " tenant(s): ", 'unreadable_tenant', cfg.unreadable_tenant, "grant usage/select to " ~ target.user ~ " (where a table has row level security, also BYPASSRLS or a policy showing every row), exclude them (tenant_processing.exclude_tenants), or set unreadable_tenant: warn to skip them.") -%}
     {%- endif -%}
 
     {%- if usable | length > cfg.max_tenant_limit -%}

@@ -46,7 +46,14 @@
                 n.nspname::text as schema_name,
                 c.oid is not null as has_table,
                 has_schema_privilege(n.oid, 'USAGE')
-                and (c.oid is null or has_table_privilege(c.oid, 'SELECT')) as readable,
+                and (c.oid is null or has_table_privilege(c.oid, 'SELECT') and (
+                    -- Row level security the role does not bypass would return some rows, or none:
+                    -- a silently partial table. Superusers and BYPASSRLS roles bypass it; so does
+                    -- the table's owner unless it is forced.
+                    not c.relrowsecurity
+                    or (select r.rolsuper or r.rolbypassrls from pg_catalog.pg_roles as r where r.rolname = current_user)
+                    or (pg_has_role(c.relowner, 'USAGE') and not c.relforcerowsecurity)
+                )) as readable,
                 coalesce((
                     select json_agg(
                         json_build_array(a.attname, format_type(a.atttypid, a.atttypmod))

@@ -7,7 +7,7 @@
         waits for the first (performance.run_wait_seconds), then fails naming it.
 
         The contract with the model: union_tenant_tables() records its arguments as the model's
-        `tenant_union` config at parse time, and at run time renders as `select * from
+        config `meta.tenant_union` at parse time, and at run time renders as `select * from
         <tenant_union_batch_cte()>`; each batch runs the model's compiled SQL, unchanged, under a
         WITH that defines that CTE as the batch's tenants. So the SQL around the union runs once
         per batch and must work row by row; anything across tenants belongs downstream.
@@ -58,7 +58,7 @@
 
 {% macro _tenant_union_settings() %}
     {#- What this build does, from the model's config and the project's vars; bad values stop here. -#}
-    {%- set union = config.get('tenant_union') -%}
+    {%- set union = (config.get('meta') or {}).get('tenant_union') -%}
     {%- if union is none -%}
         {%- set msg -%}
             tenant_union: model {{ model.name }} does not call multitenant_analytics.union_tenant_tables().

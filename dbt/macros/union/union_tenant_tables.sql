@@ -8,12 +8,12 @@
         invented tenants.
 
         The contract with the tenant_union materialization: at parse time the arguments become the
-        model's `tenant_union` config; at run time, in a tenant_union model, the call renders as
+        model's config `meta.tenant_union` (dbt's place for custom config); at run time, in a tenant_union model, the call renders as
         `select * from <tenant_union_batch_cte()>`, a CTE the materialization defines per batch
         around the model's compiled SQL. -#}
     {%- set args = {'table_name': table_name, 'columns': columns, 'batch_size': batch_size, 'database': database} -%}
     {%- if not execute -%}
-        {% do config(tenant_union=args) %}
+        {% do config(meta={'tenant_union': args}) %}
         {{ return('select null as tenant_id where false') }}
     {%- endif -%}
     {%- if flags.WHICH in ['run', 'build'] and config.get('materialized') == 'tenant_union' -%}
@@ -96,6 +96,7 @@
     {{ return({
         'table_name': table_name, 'database': database, 'tenants': tenants, 'columns': order, 'types': types,
         'select_lists': select_lists,
+        'only': multitenant_analytics.tenant_tables_with_children(table_name, tenants, database),
     }) }}
 {% endmacro %}
 
@@ -105,7 +106,8 @@
 {% endmacro %}
 
 {% macro render_tenant_branches(plan, tenants, watermarks=none, watermark_column=none) %}
-    {#- One `select` per tenant of `tenants` (a slice of plan.tenants), in order. With `watermarks`
+    {#- One `select` per tenant of `tenants` (a slice of plan.tenants), in order, each reading only
+        its own table's rows (`only` where it has inheritance children). With `watermarks`
         (tenant -> value), a tenant that has one reads only rows whose `watermark_column` is at or
         past it (or null). The quoting of _sql_string and _quote_ident is inlined: a macro call per
         tenant is what makes compile time grow. -#}
@@ -121,7 +123,8 @@
         {%- set literal = "'" ~ t.name.replace("'", "''") ~ "'" -%}
         {%- set branch = "select " ~ (("cast(" ~ literal ~ " as varchar)") if loop.first else literal) ~ " as tenant_id, "
             ~ plan.select_lists[t.columns_json]
-            ~ ' from ' ~ prefix ~ '"' ~ t.name.replace('"', '""') ~ '".' ~ table -%}
+            ~ ' from ' ~ ('only ' if t.name in plan.only else '')
+            ~ prefix ~ '"' ~ t.name.replace('"', '""') ~ '".' ~ table -%}
         {%- if watermarks is not none and watermarks.get(t.name) is not none -%}
             {#- Rows without a value are read every time: they cannot be placed before or after a
                 watermark, and the unique_key upsert keeps them single. -#}
@@ -130,4 +133,30 @@
         {%- do parts.append(branch) -%}
     {%- endfor -%}
     {{ return(parts) }}
+{% endmacro %}
+
+{% macro tenant_tables_with_children(table_name, tenants, database=none) %}
+    {#- The tenants whose `table_name` has inheritance children (a dict name -> true): those are read
+        with `only`, so a child table, say another tenant's, does not add its rows to this tenant. A
+        partitioned table is not among them: its rows are in its partitions. -#}
+    {{ return(adapter.dispatch('tenant_tables_with_children', 'multitenant_analytics')(table_name, tenants, database)) }}
+{% endmacro %}
+
+{% macro default__tenant_tables_with_children(table_name, tenants, database) %}
+    {#- Redshift has no table inheritance. -#}
+    {{ return({}) }}
+{% endmacro %}
+
+{% macro postgres__tenant_tables_with_children(table_name, tenants, database) %}
+    {#- One catalog query (an index range on pg_class.relname), usually returning nothing. -#}
+    {%- if not execute or var('offline_tenants', none) is not none -%}{{ return({}) }}{%- endif -%}
+    {%- set query -%}
+        select coalesce(json_agg(n.nspname)::text, '[]')
+        from pg_catalog.pg_class as c
+        inner join pg_catalog.pg_namespace as n on c.relnamespace = n.oid
+        where c.relname = {{ multitenant_analytics._sql_string(table_name) }} and c.relkind = 'r' and c.relhassubclass
+    {%- endset -%}
+    {%- set out = {} -%}
+    {%- for name in fromjson(run_query(query).columns[0].values()[0]) -%}{%- do out.update({name: true}) -%}{%- endfor -%}
+    {{ return(out) }}
 {% endmacro %}
