@@ -31,13 +31,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from . import redshift
 from . import report as run_report
 from . import state as state_file
 from .config import HarnessConfig
 from .database import create_database, database_exists
 from .errors import DbtRunError, HarnessError
-from .runner import DEFAULT_PROJECT_DIR, DbtProject, DbtResult
+from .resolver import Target, local_target, open_project, resolve_target
+from .resolver import dbt_vars as resolved_vars
+from .runner import DEFAULT_PROJECT_DIR, DbtResult
 from .server import (
     DockerServer,
     EmbeddedServer,
@@ -51,7 +52,7 @@ from .server import (
     stop_server_in,
 )
 from .tenants import DEMO_TENANTS, generate_tenants
-from .verify import CheckResult, run_checks
+from .verify import DEFAULT_SQL_DIR, CheckResult, run_checks
 
 # No markup: messages carry names, paths and hints such as `pip install 'tenant-harness[docker]'`,
 # which rich would otherwise read as style tags and drop. Styles are given explicitly.
@@ -86,7 +87,8 @@ _report = click.option(
     "--project-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help=f"The dbt project.  [default: TENANT_HARNESS_PROJECT_DIR, else {DEFAULT_PROJECT_DIR}]",
+    help="The dbt project to run and verify (its own profile name is used; no profiles.yml needed).  "
+    f"[default: TENANT_HARNESS_PROJECT_DIR, else project_dir in the toml, else {DEFAULT_PROJECT_DIR}]",
 )
 @click.option(
     "--config",
@@ -125,51 +127,6 @@ def _check_interrupted() -> None:
 
 def _config(ctx: click.Context, **given) -> HarnessConfig:
     return HarnessConfig.build(config_file=ctx.obj["config_file"], project_dir=ctx.obj["project_dir"], **given)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Target:
-    """Where dbt and the verification SQL go: the local server, or Redshift."""
-
-    dbt_env: dict
-    conninfo: str
-    engine: str
-    tenants: int | None = None  # as many as `up` generated, when known
-
-
-def _target(config: HarnessConfig) -> _Target:
-    if config.target == "redshift":
-        settings = redshift.load_settings()
-        return _Target(settings.dbt_env(config.schema), settings.conninfo(), "redshift")
-    endpoint, database, tenants = _connected(config)
-    return _Target(endpoint.dbt_env(database), endpoint.conninfo(database), "postgres", tenants)
-
-
-def _project(config: HarnessConfig, env: dict, tenants: int | None = None, **kw) -> DbtProject:
-    return DbtProject(
-        env=env,
-        project_dir=config.project_dir,
-        vars=config.dbt_vars(tenants),
-        **kw,
-    )
-
-
-def _connected(config: HarnessConfig) -> tuple[Endpoint, str, int | None]:
-    """The server, database and (when ``up`` generated them) tenant count to work with: --dsn /
-    TENANT_HARNESS_DSN, else what ``up`` started."""
-    if config.dsn:
-        server = ExistingServer(dsn=config.dsn)
-        return server.endpoint, server.endpoint.dbname, None
-    saved = state_file.load()
-    if saved is None:
-        raise HarnessError(
-            f"no server: `tenant-harness up` has not run in this project (no {state_file.state_path()}) "
-            "and no DSN was given. "
-            "Hint: run `tenant-harness up` first, or pass --dsn / set TENANT_HARNESS_DSN."
-        )
-    # The state file never holds a password: it comes from the environment, as libpq's does.
-    password = os.environ.get("PGPASSWORD", "")
-    return dataclasses.replace(saved.endpoint, password=password), saved.database, saved.tenants
 
 
 def _fail(exc: Exception) -> None:
@@ -265,7 +222,9 @@ def show_config(ctx):
             shown = ", ".join(value) if isinstance(value, tuple) else "" if value is None else str(value)
             table.add_row(name, shown, config.sources.get(name, "default"))
         console.print(table)
-        console.print(f"dbt --vars: {json.dumps(config.dbt_vars())}")
+        console.print(
+            f"dbt --vars (merged into the project's own): {json.dumps(resolved_vars(config))}", soft_wrap=True
+        )
 
 
 def _with_up_tenants(config: HarnessConfig) -> HarnessConfig:
@@ -304,11 +263,11 @@ def down(force):
     console.print(f"down: stopped {saved.kind} server at {saved.endpoint.redacted()}")
 
 
-def _dbt(ctx, dsn, target, call, batch_size=None) -> tuple[DbtResult, _Target, HarnessConfig]:
+def _dbt(ctx, dsn, target, call, batch_size=None) -> tuple[DbtResult, Target, HarnessConfig]:
     """``call(project)`` on the dbt project bound to the target: its result, the target, the config."""
     config = _config(ctx, dsn=dsn, target=target, batch_size=batch_size)
-    where = _target(config)
-    with _project(config, where.dbt_env, where.tenants) as project:
+    where = resolve_target(config)
+    with open_project(config, where) as project:
         return call(project), where, config
 
 
@@ -385,15 +344,28 @@ def verify(ctx, dsn, target, schema, sql_dir):
     """Run the verification SQL: each query must return zero rows."""
     with _errors():
         config = _config(ctx, dsn=dsn, target=target, schema=schema)
-        where = _target(config)
+        where = resolve_target(config)
         checks = run_checks(where.conninfo, schema=config.schema, engine=where.engine, **_sql_dir(sql_dir))
         _print_checks(checks)
+        _require_checks(checks, sql_dir)
         if not all(c.passed for c in checks):
             sys.exit(1)
 
 
 def _sql_dir(sql_dir: Path | None) -> dict:
     return {"sql_dir": sql_dir} if sql_dir else {}
+
+
+def _require_checks(checks: list[CheckResult], sql_dir: Path | None) -> None:
+    """Zero checks run is a failure, never a pass: nothing was verified."""
+    if any(c.status != "skip" for c in checks):
+        return
+    where = sql_dir or DEFAULT_SQL_DIR
+    found = f"all {len(checks)} skipped (relations they require are missing)" if checks else "no *.sql file found"
+    raise HarnessError(
+        f"verification ran no check: {found} in {where}. Hint: pass --sql-dir with your checks, and run "
+        "`tenant-harness run` first so the models exist."
+    )
 
 
 def _print_checks(checks: list[CheckResult]) -> None:
@@ -443,7 +415,8 @@ def demo(ctx, tenants, rows, seed, batch_size, dsn, backend, replace, report_dir
             conninfo = server.endpoint.conninfo(database)
             with phase(f"generate {config.tenants} tenants x {config.rows} rows"):
                 truth = _generate(server.endpoint, database, config, replace=replace)
-            with _project(config, server.endpoint.dbt_env(database), quiet=config.tenants > 100) as project:
+            where = local_target(server.endpoint, database, schema=config.schema, tenants=len(truth.tenants))
+            with open_project(config, where, quiet=config.tenants > 100) as project:
                 for step in ("debug", "run", "test"):
                     with phase(f"dbt {step}"):
                         result = project.invoke(step, check=False)
@@ -451,6 +424,7 @@ def demo(ctx, tenants, rows, seed, batch_size, dsn, backend, replace, report_dir
             with phase("verify"):
                 checks = run_checks(conninfo, schema=config.schema)
             _print_checks(checks)
+            _require_checks(checks, None)
             _print_counts(conninfo, config.schema, truth.kept_by_tenant)
             _report_run(conninfo, config.schema, report_dir, truth=truth, phases=timings)
         if not all(c.passed for c in checks):

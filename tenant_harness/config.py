@@ -1,9 +1,9 @@
 """One frozen configuration per run.
 
-Precedence: explicit argument (a CLI flag) > ``TENANT_HARNESS_*`` environment variable > config file
-(``tenant-harness.toml``) > default. The environment and the file are read when a config is built,
-never at import time. Secrets are never taken from the file: a password comes from the environment
-(``TENANT_HARNESS_DSN`` or ``PGPASSWORD``).
+Precedence: explicit argument (a CLI flag) > ``TENANT_HARNESS_*`` environment variable > pytest ini
+option (from the plugin) > config file (``tenant-harness.toml``) > default. The environment and the
+files are read when a config is built, never at import time. Secrets are never taken from the file:
+a password comes from the environment (``TENANT_HARNESS_DSN`` or ``PGPASSWORD``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ _LISTS = ("include_tenants", "exclude_tenants")
 class HarnessConfig:
     """Settings of one harness run (CLI command or test session).
 
-    ``sources`` tells, per setting, where its value came from: flag, env, file or default.
+    ``sources`` tells, per setting, where its value came from: flag, env, ini, file or default.
     """
 
     tenants: int = 3
@@ -53,10 +53,17 @@ class HarnessConfig:
 
     @classmethod
     def build(
-        cls, env: Mapping[str, str] | None = None, *, config_file: str | os.PathLike | None = None, **given: Any
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        config_file: str | os.PathLike | None = None,
+        ini: Mapping[str, Any] | None = None,
+        **given: Any,
     ) -> HarnessConfig:
         """A config from explicit values (None means "not given") over TENANT_HARNESS_* variables over
-        the config file (``config_file``, else TENANT_HARNESS_CONFIG, else ./tenant-harness.toml)."""
+        ``ini`` (the pytest ini options) over the config file (``config_file``, else
+        TENANT_HARNESS_CONFIG, else ./tenant-harness.toml)."""
+        ini = ini or {}
         env = os.environ if env is None else env
         file_path = config_file or env.get(ENV_PREFIX + "CONFIG")
         from_file = _read_file(file_path)
@@ -69,6 +76,7 @@ class HarnessConfig:
             for source, raw in (
                 ("flag", given.get(f.name)),
                 ("env", env.get(ENV_PREFIX + f.name.upper())),
+                ("ini", ini.get(f.name)),
                 ("file", from_file.get(f.name)),
             ):
                 if raw is not None and raw != "" and raw != ():
@@ -151,12 +159,20 @@ def _read_file(path: str | os.PathLike | None) -> dict[str, Any]:
             f"config file {candidate}: the dsn holds a password. Hint: keep secrets out of files: "
             f"set PGPASSWORD or {ENV_PREFIX}DSN in the environment."
         )
+    if isinstance(settings.get("project_dir"), str):
+        # Relative to the file, so the file works from any folder.
+        settings = {**settings, "project_dir": str(candidate.resolve().parent / settings["project_dir"])}
     return settings
 
 
 def _where(name: str, source: str, file: str) -> str:
     """Where a setting's value came from, for messages: the flag, the variable or the file's path."""
-    return {"flag": "the command line", "env": f"{ENV_PREFIX}{name.upper()}", "file": file}.get(source, source)
+    return {
+        "flag": "the command line",
+        "env": f"{ENV_PREFIX}{name.upper()}",
+        "ini": f"the pytest ini option tenant_harness_{name}",
+        "file": file,
+    }.get(source, source)
 
 
 def _coerce(name: str, raw: Any, annotation: str, where: str) -> Any:

@@ -1,30 +1,51 @@
 """pytest plugin: a PostgreSQL server per session, tenant sets loaded once into template databases and
 cloned per test, and dbt bound to the clone. The only module that imports pytest.
 
-Markers (declared in the project's pytest.ini, also registered here):
+It declares options, markers and fixtures (and factories for more of them), and imposes nothing else
+on a project that installs it: no Hypothesis profile, no skipped test unless the project opts in with
+the ini option ``tenant_harness_skip_unavailable = true``.
+
+Markers (registered here):
     @pytest.mark.tenants(n=100, rows=20, seed=7, jitter=0.3, null_id_every=10)
     @pytest.mark.tenants(tenant_names=("Tenant_A", 'tenant_x"y'), rows=3)
         the tenant set the ``tenant_database`` fixture clones (default: the seed's tenant_a..c x 2)
+    local, redshift, scale: where a test runs (see ``pytest --markers``)
+
+Fixture factories, for fixtures of any scope and tenant set (assign the result to a module-level name,
+which becomes the fixture's name)::
+
+    from tenant_harness.plugin import dbt_project_factory, tenant_database_factory
+
+    big_tenants = tenant_database_factory(n=1000, rows=5, scope="module")
+    big_project = dbt_project_factory("big_tenants", scope="module")
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import dataclasses
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from . import redshift
 from .config import HarnessConfig
-from .database import create_database, drop_database
+from .database import drop_database
 from .errors import ServerStartError
-from .runner import DbtProject, DbtResult
-from .server import DockerServer, Endpoint, Server, start_server
-from .tenants import DEMO_TENANTS, DatasetTruth, generate_tenants
+from .resolver import local_target, open_project
+from .runner import DbtProject, DbtResult, merge_vars
+from .server import DockerServer, Server, start_server
+from .templates import TemplateFactory, TenantDatabase, TenantSet
+
+__all__ = ["TemplateFactory", "TenantDatabase", "TenantSet", "dbt_project_factory", "tenant_database_factory"]
+
+_MARKERS = (
+    "tenants(n, rows, seed, jitter, null_id_every, tenant_names): the tenant set tenant_database clones",
+    "local: runs on this machine against a local PostgreSQL (embedded by default, or TENANT_HARNESS_DSN)",
+    "redshift: runs against a real Amazon Redshift cluster (needs TENANT_HARNESS_REDSHIFT_* settings)",
+    "scale: large tenant counts (thousands of schemas)",
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,25 +62,34 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=("embedded", "docker"),
         help="Server to start when no DSN is given (default: TENANT_HARNESS_BACKEND or embedded).",
     )
+    group.addoption(
+        "--tenant-project-dir",
+        default=None,
+        help="The dbt project dbt_project runs (default: TENANT_HARNESS_PROJECT_DIR, else the ini option "
+        "tenant_harness_project_dir, else project_dir in tenant-harness.toml, else the harness's own).",
+    )
+    parser.addini(
+        "tenant_harness_project_dir",
+        "The dbt project dbt_project runs, relative to the ini file's folder.",
+        default=None,
+    )
+    parser.addini(
+        "tenant_harness_skip_unavailable",
+        "Skip `redshift` tests when the Redshift settings are missing, and `local` ones when "
+        "--tenant-backend docker has no Docker engine (default: false, they run and fail).",
+        type="bool",
+        default=False,
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "tenants(n, rows, seed, jitter, null_id_every): tenant set to clone")
-    _load_hypothesis_profile()
-
-
-def _load_hypothesis_profile() -> None:
-    """Hypothesis profiles by HYPOTHESIS_PROFILE: dev (default, quick), ci (more examples)."""
-    try:
-        from hypothesis import settings
-    except ImportError:
-        return
-    settings.register_profile("dev", max_examples=50)
-    settings.register_profile("ci", max_examples=300, deadline=None)
-    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+    for line in _MARKERS:
+        config.addinivalue_line("markers", line)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getini("tenant_harness_skip_unavailable"):
+        return
     missing = redshift.missing_settings()
     if missing:
         _skip(items, "redshift", f"Redshift suite needs {', '.join(missing)} (not set)")
@@ -76,12 +106,23 @@ def _skip(items: list[pytest.Item], marker: str, reason: str) -> None:
             item.add_marker(skip)
 
 
+def _ini_project_dir(config: pytest.Config) -> str | None:
+    value = config.getini("tenant_harness_project_dir")
+    if not value:
+        return None
+    base = config.inipath.parent if config.inipath else config.rootpath
+    return str(base / Path(value))
+
+
 @pytest.fixture(scope="session")
 def harness_config(pytestconfig: pytest.Config) -> HarnessConfig:
-    """The session's settings: --tenant-dsn / --tenant-backend over TENANT_HARNESS_* variables."""
+    """The session's settings: --tenant-dsn / --tenant-backend / --tenant-project-dir over
+    TENANT_HARNESS_* variables over the ini option tenant_harness_project_dir over tenant-harness.toml."""
     return HarnessConfig.build(
         dsn=pytestconfig.getoption("--tenant-dsn"),
         backend=pytestconfig.getoption("--tenant-backend"),
+        project_dir=pytestconfig.getoption("--tenant-project-dir"),
+        ini={"project_dir": _ini_project_dir(pytestconfig)},
     )
 
 
@@ -95,80 +136,6 @@ def tenant_server(harness_config: HarnessConfig) -> Iterator[Server]:
         pytest.fail(f"could not start the test server: {exc}", pytrace=False)
     with server:
         yield server
-
-
-@dataclass(frozen=True)
-class TenantSet:
-    """The parameters of a generated tenant set; the key of its template database."""
-
-    n: int = 3
-    rows: int = 2
-    seed: int = 42
-    jitter: float = 0.0
-    null_id_every: int = 0
-    tenant_names: tuple[str, ...] | None = None  # explicit schema names instead of n
-
-    @property
-    def template_name(self) -> str:
-        # A digest, not the names: schema names may hold anything, database names should not.
-        digest = hashlib.sha1(repr(self).encode()).hexdigest()[:12]
-        return f"th_tpl_{len(self.names) if self.tenant_names else self.n}_{self.rows}_{digest}"
-
-    @property
-    def names(self) -> Any:
-        if self.tenant_names is not None:
-            return list(self.tenant_names)
-        return DEMO_TENANTS if self.n == 3 else self.n
-
-
-@dataclass
-class TemplateFactory:
-    """Builds each tenant set once per session into a template database; clones are cheap."""
-
-    endpoint: Endpoint
-    truths: dict[TenantSet, DatasetTruth] = field(default_factory=dict)
-    created: list[str] = field(default_factory=list)
-
-    def template(self, spec: TenantSet) -> tuple[str, DatasetTruth]:
-        """The template database for ``spec`` (built on first use) and its truth."""
-        if spec not in self.truths:
-            name = spec.template_name
-            drop_database(self.endpoint, name)
-            create_database(self.endpoint, name)
-            self.created.append(name)
-            self.truths[spec] = generate_tenants(
-                self.endpoint.conninfo(name), spec.names, spec.rows, spec.seed,
-                jitter=spec.jitter, null_id_every=spec.null_id_every,
-            )  # fmt: skip
-        return spec.template_name, self.truths[spec]
-
-    def clone(self, spec: TenantSet, name: str | None = None) -> TenantDatabase:
-        """A fresh database holding ``spec``'s tenants, cloned from its template."""
-        template, truth = self.template(spec)
-        name = name or f"th_test_{uuid.uuid4().hex[:12]}"
-        create_database(self.endpoint, name, template=template)
-        return TenantDatabase(endpoint=self.endpoint, name=name, truth=truth, spec=spec)
-
-    def drop_all(self) -> None:
-        for name in self.created:
-            drop_database(self.endpoint, name)
-
-
-@dataclass(frozen=True)
-class TenantDatabase:
-    """A database with generated tenants: where it is, and the generator's truth about it."""
-
-    endpoint: Endpoint
-    name: str
-    truth: DatasetTruth
-    spec: TenantSet
-
-    @property
-    def conninfo(self) -> str:
-        return self.endpoint.conninfo(self.name)
-
-    def dbt_env(self) -> dict[str, str]:
-        return self.endpoint.dbt_env(self.name)
 
 
 @pytest.fixture(scope="session")
@@ -188,35 +155,78 @@ def _tenant_set(request: pytest.FixtureRequest) -> TenantSet:
     return TenantSet(*marker.args, **marker.kwargs)
 
 
-@pytest.fixture
-def tenant_database(request: pytest.FixtureRequest, tenant_templates: TemplateFactory) -> Iterator[TenantDatabase]:
-    """A fresh database with the tenant set of the test's ``tenants`` marker (or indirect param),
-    cloned from its template; dropped after the test."""
-    db = tenant_templates.clone(_tenant_set(request))
-    try:
-        yield db
-    finally:
-        drop_database(db.endpoint, db.name)
+def tenant_database_factory(
+    tenant_set: TenantSet | None = None,
+    *,
+    scope: str = "function",
+    templates: str = "tenant_templates",
+    doc: str | None = None,
+    **spec: Any,
+) -> Callable[..., Any]:
+    """A fixture of ``scope`` yielding a fresh :class:`TenantDatabase`, cloned from the template of
+    ``tenant_set`` (or of ``TenantSet(**spec)``; with neither, of the nearest ``tenants`` marker or
+    indirect parameter) and dropped when the scope ends. ``templates`` names the
+    :class:`TemplateFactory` fixture to clone from."""
+    fixed = tenant_set or (TenantSet(**spec) if spec else None)
+
+    def _tenant_database(request: pytest.FixtureRequest) -> Iterator[TenantDatabase]:
+        factory: TemplateFactory = request.getfixturevalue(templates)
+        db = factory.clone(fixed or _tenant_set(request))
+        try:
+            yield db
+        finally:
+            drop_database(db.endpoint, db.name)
+
+    _tenant_database.__doc__ = doc or f"A {scope}-scoped tenant database ({fixed or 'from the tenants marker'})."
+    return pytest.fixture(scope=scope)(_tenant_database)
+
+
+def dbt_project_factory(
+    database: str = "tenant_database",
+    *,
+    scope: str = "function",
+    project_dir: str | Path | None = None,
+    vars: Mapping[str, Any] | None = None,
+    doc: str | None = None,
+) -> Callable[..., Any]:
+    """A fixture of ``scope`` yielding a :class:`DbtProject` bound to the :class:`TenantDatabase`
+    fixture named ``database``: the session's project (``harness_config``) or ``project_dir``, with
+    the session's vars and then ``vars``, each merged into the project's own. Quiet; dbt's target/
+    and logs/ in the session's ``dbt_work_dir``."""
+
+    def _dbt_project(request: pytest.FixtureRequest) -> Iterator[DbtProject]:
+        db: TenantDatabase = request.getfixturevalue(database)
+        config: HarnessConfig = request.getfixturevalue("harness_config")
+        if project_dir is not None:
+            config = dataclasses.replace(config, project_dir=Path(project_dir))
+        target = local_target(db.endpoint, db.name, schema=config.schema, tenants=len(db.truth.tenants))
+        with open_project(config, target, work_dir=request.getfixturevalue("dbt_work_dir"), quiet=True) as project:
+            project.vars = merge_vars(project.vars, dict(vars or {}))
+            yield project
+
+    _dbt_project.__doc__ = doc or f"A {scope}-scoped dbt project bound to the {database!r} fixture's database."
+    return pytest.fixture(scope=scope)(_dbt_project)
+
+
+tenant_database = tenant_database_factory(
+    doc="A fresh database with the tenant set of the test's ``tenants`` marker (or indirect param), cloned "
+    "from its template; dropped after the test. Its ``query(sql, params)`` and ``scalar(...)`` run SQL on "
+    "it; ``truth`` is the generator's truth about its rows."
+)
 
 
 @pytest.fixture(scope="session")
-def dbt_work_dir(tmp_path_factory: pytest.TempPathFactory):
+def dbt_work_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """dbt's target/ and logs/ for the session, shared so dbt can parse partially between tests."""
     return tmp_path_factory.mktemp("dbt")
 
 
-@pytest.fixture
-def dbt_project(tenant_database: TenantDatabase, harness_config: HarnessConfig, dbt_work_dir) -> Iterator[DbtProject]:
-    """The dbt project bound to ``tenant_database`` (quiet; private target/ and logs/), with the
-    session config's vars (the project's tenant safety limit raised to fit the set)."""
-    with DbtProject(
-        env=tenant_database.dbt_env(),
-        project_dir=harness_config.project_dir,
-        vars=harness_config.dbt_vars(len(tenant_database.truth.tenants)),
-        work_dir=dbt_work_dir,
-        quiet=True,
-    ) as project:
-        yield project
+dbt_project = dbt_project_factory(
+    doc="The dbt project (the harness's own, or --tenant-project-dir / TENANT_HARNESS_PROJECT_DIR / ini "
+    "tenant_harness_project_dir / toml project_dir) bound to ``tenant_database`` (quiet; private target/ "
+    "and logs/), with the session config's vars merged into the project's own (the tenant safety limit "
+    "raised to fit the set)."
+)
 
 
 @pytest.fixture
@@ -224,3 +234,10 @@ def dbt_run(dbt_project: DbtProject) -> DbtResult:
     """The result of ``dbt run`` on ``tenant_database`` (raises DbtRunError, naming the failing
     nodes, if the run fails)."""
     return dbt_project.run()
+
+
+@pytest.fixture
+def tenant_query(tenant_database: TenantDatabase) -> Callable[..., list[tuple]]:
+    """``tenant_query(sql, params=None)``: the rows of a query on ``tenant_database``, each call on a
+    connection of its own (committed), so tests need not open psycopg connections themselves."""
+    return tenant_database.query

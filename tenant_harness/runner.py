@@ -1,8 +1,11 @@
 """dbt, in-process: the only module that imports dbt.
 
-dbt reads its connection settings from the environment (``dbt/profiles.yml`` uses ``env_var()``) and
-keeps global state, so invocations are serialised by one process-wide lock and the environment is set
-only for the duration of a call.
+Any dbt project runs here, the harness's own or a team's. The harness writes its own ``profiles.yml``
+for the project's ``profile:`` name into a private temporary folder; it reads the connection from the
+environment (``env_var()``), which is set only for the duration of a call, so a project's own
+``profiles.yml`` needs no harness variables. dbt keeps global state, so invocations are serialised by
+one process-wide lock. Vars the harness passes are merged key by key into the project's own vars
+(a ``--vars`` dict replaces a whole top-level var in dbt), and packages are installed when missing.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -20,17 +24,107 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from . import assets
 from .errors import DbtRunError
 
 # dbtRunner is not safe to call from two threads at once.
 _DBT_LOCK = threading.Lock()
-DEFAULT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt"
+DEFAULT_PROJECT_DIR = assets.PROJECT_DIR
 _FAILED = {"error", "fail", "runtime error"}
+# Commands that must not trigger `dbt deps` first.
+_NO_DEPS = {"deps", "clean", "init", "--version", "--help", "-h"}
 
 
 def default_project_dir() -> Path:
-    """``TENANT_HARNESS_PROJECT_DIR`` if set (e.g. a mutated copy), else this checkout's dbt/."""
+    """``TENANT_HARNESS_PROJECT_DIR`` if set (e.g. a mutated copy), else the harness's own project
+    (the checkout's dbt/, or the copy inside the installed package)."""
     return Path(os.environ.get("TENANT_HARNESS_PROJECT_DIR") or DEFAULT_PROJECT_DIR)
+
+
+def merge_vars(base: Any, override: Any) -> Any:
+    """``override`` merged into ``base`` key by key, recursively; anything but two mappings (lists
+    included) is replaced by ``override``."""
+    if isinstance(base, Mapping) and isinstance(override, Mapping):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = merge_vars(base.get(key), value)
+        return merged
+    return override
+
+
+def read_project_file(project_dir: str | os.PathLike) -> dict[str, Any]:
+    """``dbt_project.yml`` of ``project_dir`` as a dict; a one-line error if it is missing or bad."""
+    path = Path(project_dir) / "dbt_project.yml"
+    if not path.exists():
+        raise DbtRunError(
+            f"no dbt_project.yml in {Path(project_dir).resolve()}. Hint: point --project-dir, "
+            "TENANT_HARNESS_PROJECT_DIR or project_dir in tenant-harness.toml at your dbt project's folder."
+        )
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise DbtRunError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise DbtRunError(f"{path} must be a mapping, got {type(data).__name__}.")
+    return data
+
+
+def project_vars(project_dir: str | os.PathLike, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The --vars to pass for ``overrides``: each top-level var the harness sets, merged into the
+    project's own value of it, so a setting never drops the project's other keys."""
+    return _over_own_vars(read_project_file(project_dir), overrides)
+
+
+def _over_own_vars(project_file: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    own = project_file.get("vars") or {}
+    return {key: merge_vars(own.get(key), value) for key, value in overrides.items()}
+
+
+# The connection comes from the environment the harness sets per call (Endpoint.dbt_env,
+# RedshiftSettings.dbt_env); the password only from DBT_ENV_SECRET_* variables, which dbt masks.
+_PROFILE_OUTPUTS = {
+    "local": {
+        "type": "postgres",
+        "host": "{{ env_var('DBT_PG_HOST', 'localhost') }}",
+        "port": "{{ env_var('DBT_PG_PORT', '5432') | as_number }}",
+        "user": "{{ env_var('DBT_PG_USER', 'postgres') }}",
+        "password": "{{ env_var('DBT_ENV_SECRET_PG_PASSWORD', '') }}",
+        "dbname": "{{ env_var('DBT_PG_DBNAME', 'multitenant_analytics') }}",
+        "schema": "{{ env_var('DBT_PG_SCHEMA', 'analytics') }}",
+        "threads": "{{ env_var('DBT_THREADS', '4') | as_number }}",
+        "connect_timeout": 10,
+    },
+    "redshift": {
+        "type": "redshift",
+        "method": "{{ env_var('DBT_REDSHIFT_METHOD', 'database') }}",
+        "host": "{{ env_var('DBT_REDSHIFT_HOST', 'localhost') }}",
+        "port": "{{ env_var('DBT_REDSHIFT_PORT', '5439') | as_number }}",
+        "user": "{{ env_var('DBT_REDSHIFT_USER', 'dbt_user') }}",
+        "password": "{{ env_var('DBT_ENV_SECRET_REDSHIFT_PASSWORD', '') }}",
+        "cluster_id": "{{ env_var('DBT_REDSHIFT_CLUSTER_ID', '') }}",
+        "iam_profile": "{{ env_var('DBT_REDSHIFT_IAM_PROFILE', '') }}",
+        "region": "{{ env_var('DBT_REDSHIFT_REGION', '') }}",
+        "dbname": "{{ env_var('DBT_REDSHIFT_DBNAME', 'dev') }}",
+        "schema": "{{ env_var('DBT_REDSHIFT_SCHEMA', 'analytics') }}",
+        "threads": "{{ env_var('DBT_THREADS', '4') | as_number }}",
+        "connect_timeout": 10,
+    },
+}
+
+
+def write_profiles(folder: str | os.PathLike, profile: str) -> Path:
+    """Write a ``profiles.yml`` for profile ``profile`` into ``folder``: targets ``local``
+    (PostgreSQL) and ``redshift``, chosen by ``DBT_TARGET``, every value read with ``env_var()``.
+    Holds no secret. Returns the file."""
+    path = Path(folder) / "profiles.yml"
+    content = {profile: {"target": "{{ env_var('DBT_TARGET', 'local') }}", "outputs": _PROFILE_OUTPUTS}}
+    path.write_text(
+        "# Written by tenant-harness for this run; removed after it. Values come from the environment.\n"
+        + yaml.safe_dump(content, sort_keys=False)
+    )
+    return path
 
 
 @dataclass(frozen=True)
@@ -91,10 +185,12 @@ class DbtResult:
 class DbtProject:
     """A dbt project bound to one database, run in-process.
 
-    ``project_dir`` defaults to :func:`default_project_dir`.
-    ``env`` holds the variables ``profiles.yml`` reads (see ``Endpoint.dbt_env``); ``vars`` is passed
-    as ``--vars``. dbt's target/ and logs/ go to a private folder (``work_dir``, a new temporary
-    folder by default, removed by :meth:`close`) so concurrent harnesses never share them.
+    ``project_dir`` defaults to :func:`default_project_dir`. ``env`` holds the connection variables
+    (see ``Endpoint.dbt_env``) that the harness's generated ``profiles.yml`` reads; pass
+    ``profiles_dir`` to use a ``profiles.yml`` of your own instead. ``vars`` are merged key by key into
+    the project's own vars and passed as ``--vars``. dbt's target/ and logs/ go to a private folder
+    (``work_dir``, a new temporary folder by default, removed by :meth:`close`) so concurrent
+    harnesses never share them. Missing packages are installed (``dbt deps``) before the first command.
     """
 
     def __init__(
@@ -109,12 +205,21 @@ class DbtProject:
         quiet: bool = False,
     ):
         self.project_dir = Path(project_dir or default_project_dir()).resolve()
-        if not (self.project_dir / "dbt_project.yml").exists():
-            raise DbtRunError(
-                f"no dbt_project.yml in {self.project_dir}. Hint: pass --project-dir pointing at "
-                "the dbt/ folder of a tenant-harness checkout."
-            )
-        self.profiles_dir = Path(profiles_dir).resolve() if profiles_dir else self.project_dir
+        self.project_file = read_project_file(self.project_dir)
+        self.profile = self.project_file.get("profile")
+        self._generated_profiles: Path | None = None
+        if profiles_dir:
+            self.profiles_dir = Path(profiles_dir).resolve()
+        else:
+            if not isinstance(self.profile, str) or not self.profile:
+                raise DbtRunError(
+                    f"{self.project_dir / 'dbt_project.yml'} names no profile (profile: ...). Hint: add "
+                    "`profile: <name>`; the harness writes the connection for that name itself."
+                )
+            self._generated_profiles = Path(tempfile.mkdtemp(prefix="tenant-harness-profiles-"))
+            write_profiles(self._generated_profiles, self.profile)
+            self.profiles_dir = self._generated_profiles
+        self._deps_checked = False
         self.env = dict(env)
         self.vars = dict(vars or {})
         self.target = target
@@ -123,9 +228,33 @@ class DbtProject:
         self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="tenant-harness-dbt-"))
 
     def close(self) -> None:
-        """Remove the private target/ and logs/ folder if this object made it."""
+        """Remove the generated profiles.yml, and the private target/ and logs/ folder if this
+        object made it."""
+        if self._generated_profiles is not None:
+            shutil.rmtree(self._generated_profiles, ignore_errors=True)
         if self._owns_work_dir:
             shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def missing_packages(self) -> list[str]:
+        """The packages ``packages.yml`` (or ``dependencies.yml``) lists when fewer packages than that
+        are installed in the project's ``packages-install-path``; empty when all are there."""
+        listed: list[Any] = []
+        for name in ("packages.yml", "dependencies.yml"):
+            path = self.project_dir / name
+            if path.exists():
+                listed += (yaml.safe_load(path.read_text()) or {}).get("packages") or []
+        install = self.project_dir / str(self.project_file.get("packages-install-path") or "dbt_packages")
+        installed = [p for p in install.iterdir() if (p / "dbt_project.yml").exists()] if install.is_dir() else []
+        if len(installed) >= len(listed):
+            return []
+        return [json.dumps(entry, sort_keys=True) if isinstance(entry, dict) else str(entry) for entry in listed]
+
+    def _ensure_deps(self, args: Sequence[str]) -> None:
+        if self._deps_checked or not args or args[0] in _NO_DEPS:
+            return
+        self._deps_checked = True
+        if self.missing_packages():
+            self.invoke("deps")
 
     def __enter__(self):
         return self
@@ -135,10 +264,16 @@ class DbtProject:
 
     def invoke(self, *args: str, vars: Mapping[str, Any] | None = None, check: bool = True) -> DbtResult:
         """Run ``dbt <args>`` and return its structured result; raise DbtRunError when it fails
-        and ``check`` is true. ``vars`` are merged over the project's vars for this call."""
+        and ``check`` is true. ``vars`` (and a ``--vars`` in ``args``) are merged over this object's vars
+        and the project's own, key by key, for this call."""
         from dbt.cli.main import dbtRunner
+        from dbt.deprecations import reset_deprecations
 
-        merged = {**self.vars, **(vars or {})}
+        self._ensure_deps(args)
+        args, given = _split_vars(args)
+        overrides = merge_vars(merge_vars(self.vars, dict(vars or {})), given)
+        # Read again: the project's vars may have changed since the last call.
+        merged = _over_own_vars(read_project_file(self.project_dir), overrides)
         cli = [*args, "--project-dir", str(self.project_dir), "--profiles-dir", str(self.profiles_dir)]
         if merged:
             cli += ["--vars", json.dumps(merged)]
@@ -157,6 +292,8 @@ class DbtProject:
         events = _EventLog()
         started = time.perf_counter()
         with _DBT_LOCK, _environment(env):
+            # dbt counts deprecations process-wide; each command reports only its own.
+            reset_deprecations()
             outcome = dbtRunner(callbacks=[events]).invoke(cli)
         if isinstance(outcome.exception, KeyboardInterrupt):
             # dbtRunner catches Ctrl-C (and our SIGTERM); the caller must still see it to clean up.
@@ -191,6 +328,30 @@ def _use_colors() -> str:
         return explicit
     terminal = getattr(sys.stdout, "isatty", lambda: False)()
     return "true" if terminal and not os.environ.get("NO_COLOR") else "false"
+
+
+def _split_vars(args: Sequence[str]) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """``args`` without their ``--vars`` options, and those vars (YAML or JSON, merged in order)."""
+    rest: list[str] = []
+    given: dict[str, Any] = {}
+    items = list(args)
+    while items:
+        arg = items.pop(0)
+        if arg == "--vars" and items:
+            text = items.pop(0)
+        elif arg.startswith("--vars="):
+            text = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+            continue
+        try:
+            value = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise DbtRunError(f"--vars {shlex.quote(text)} is not valid YAML: {exc}") from exc
+        if not isinstance(value, dict):
+            raise DbtRunError(f"--vars {shlex.quote(text)} must be a mapping, e.g. '{{batch: 1}}'.")
+        given = merge_vars(given, value)
+    return tuple(rest), given
 
 
 def _select(select: Sequence[str]) -> list[str]:

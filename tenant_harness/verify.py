@@ -14,9 +14,10 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from . import assets
 from .database import relation_exists
 
-DEFAULT_SQL_DIR = Path(__file__).resolve().parent.parent / "sql" / "verification"
+DEFAULT_SQL_DIR = assets.SQL_DIR
 _REQUIRES = "requires:"
 
 

@@ -1,0 +1,86 @@
+"""One place that resolves, from a :class:`~tenant_harness.config.HarnessConfig`, where dbt and the
+checks run (the target and its connection) and which dbt project runs there, for the CLI and the
+pytest plugin alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from . import redshift
+from . import state as state_file
+from .config import HarnessConfig
+from .endpoint import Endpoint
+from .errors import HarnessError
+from .runner import DbtProject, default_project_dir, project_vars
+from .server import ExistingServer
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """Where dbt and the verification SQL go: the connection dbt reads from its environment
+    (``dbt_env``), the same connection for psycopg (``conninfo``), and the engine."""
+
+    dbt_env: Mapping[str, str]
+    conninfo: str
+    engine: str  # postgres or redshift
+    tenants: int | None = None  # as many as `up` generated, when known
+
+
+def local_target(endpoint: Endpoint, database: str, *, schema: str, tenants: int | None = None) -> Target:
+    """The target for database ``database`` on a PostgreSQL server, models built in ``schema``."""
+    env = {**endpoint.dbt_env(database), "DBT_TARGET": "local", "DBT_PG_SCHEMA": schema}
+    return Target(env, endpoint.conninfo(database), "postgres", tenants)
+
+
+def resolve_target(config: HarnessConfig) -> Target:
+    """The configured target: Redshift from its settings, else the server of --dsn /
+    TENANT_HARNESS_DSN, else the one `tenant-harness up` started."""
+    if config.target == "redshift":
+        settings = redshift.load_settings()
+        return Target(settings.dbt_env(config.schema), settings.conninfo(), "redshift")
+    endpoint, database, tenants = connected(config)
+    return local_target(endpoint, database, schema=config.schema, tenants=tenants)
+
+
+def connected(config: HarnessConfig) -> tuple[Endpoint, str, int | None]:
+    """The server, database and (when ``up`` generated them) tenant count to work with: --dsn /
+    TENANT_HARNESS_DSN, else what ``up`` started."""
+    if config.dsn:
+        server = ExistingServer(dsn=config.dsn)
+        return server.endpoint, server.endpoint.dbname, None
+    saved = state_file.load()
+    if saved is None:
+        raise HarnessError(
+            f"no server: `tenant-harness up` has not run in this project (no {state_file.state_path()}) "
+            "and no DSN was given. Hint: run `tenant-harness up` first, or pass --dsn / set TENANT_HARNESS_DSN."
+        )
+    # The state file never holds a password: it comes from the environment, as libpq's does.
+    password = os.environ.get("PGPASSWORD", "")
+    return dataclasses.replace(saved.endpoint, password=password), saved.database, saved.tenants
+
+
+def project_dir(config: HarnessConfig) -> Path:
+    """The dbt project to run: ``project_dir`` of the config (flag, TENANT_HARNESS_PROJECT_DIR,
+    pytest ini, tenant-harness.toml), else the harness's own."""
+    return Path(config.project_dir) if config.project_dir else default_project_dir()
+
+
+def dbt_vars(config: HarnessConfig, tenants: int | None = None) -> dict[str, Any]:
+    """The --vars the harness passes for ``config``, each merged into the project's own value."""
+    return project_vars(project_dir(config), config.dbt_vars(tenants))
+
+
+def open_project(config: HarnessConfig, target: Target, *, tenants: int | None = None, **kw: Any) -> DbtProject:
+    """The configured dbt project bound to ``target``, with the vars the config implies (for
+    ``tenants`` tenants, default the target's count). Close it (or use ``with``) when done."""
+    return DbtProject(
+        env=target.dbt_env,
+        project_dir=project_dir(config),
+        vars=config.dbt_vars(target.tenants if tenants is None else tenants),
+        **kw,
+    )

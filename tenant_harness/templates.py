@@ -1,0 +1,109 @@
+"""Tenant sets as databases: each set generated once into a template database, then cloned per use.
+
+The database lifecycle the pytest plugin's fixtures tie to test scopes; usable without pytest too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from .database import create_database, drop_database
+from .endpoint import Endpoint
+from .tenants import DEMO_TENANTS, DatasetTruth, generate_tenants
+
+
+@dataclass(frozen=True)
+class TenantSet:
+    """The parameters of a generated tenant set; the key of its template database."""
+
+    n: int = 3
+    rows: int = 2
+    seed: int = 42
+    jitter: float = 0.0
+    null_id_every: int = 0
+    tenant_names: tuple[str, ...] | None = None  # explicit schema names instead of n
+
+    @property
+    def template_name(self) -> str:
+        # A digest, not the names: schema names may hold anything, database names should not.
+        digest = hashlib.sha1(repr(self).encode()).hexdigest()[:12]
+        return f"th_tpl_{len(self.names) if self.tenant_names else self.n}_{self.rows}_{digest}"
+
+    @property
+    def names(self) -> Any:
+        if self.tenant_names is not None:
+            return list(self.tenant_names)
+        return DEMO_TENANTS if self.n == 3 else self.n
+
+
+@dataclass(frozen=True)
+class TenantDatabase:
+    """A database with generated tenants: where it is, and the generator's truth about it."""
+
+    endpoint: Endpoint
+    name: str
+    truth: DatasetTruth
+    spec: TenantSet
+
+    @property
+    def conninfo(self) -> str:
+        return self.endpoint.conninfo(self.name)
+
+    def dbt_env(self) -> dict[str, str]:
+        return self.endpoint.dbt_env(self.name)
+
+    def connect(self, **kwargs: Any) -> psycopg.Connection:
+        """A new psycopg connection to this database (close it, or use ``with``)."""
+        return psycopg.connect(self.conninfo, **kwargs)
+
+    def query(self, query: Any, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple]:
+        """The rows of ``query`` (text with ``%s`` placeholders, or a ``psycopg.sql`` object) on a
+        connection of its own, committed; ``[]`` for a statement that returns no rows."""
+        with self.connect() as conn:
+            cur = conn.execute(query, params)
+            return cur.fetchall() if cur.description else []
+
+    def scalar(self, query: Any, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
+        """The first column of the first row of ``query``, or None when it returns no row."""
+        rows = self.query(query, params)
+        return rows[0][0] if rows else None
+
+
+@dataclass
+class TemplateFactory:
+    """Builds each tenant set once into a template database; clones are cheap."""
+
+    endpoint: Endpoint
+    truths: dict[TenantSet, DatasetTruth] = field(default_factory=dict)
+    created: list[str] = field(default_factory=list)
+
+    def template(self, spec: TenantSet) -> tuple[str, DatasetTruth]:
+        """The template database for ``spec`` (built on first use) and its truth."""
+        if spec not in self.truths:
+            name = spec.template_name
+            drop_database(self.endpoint, name)
+            create_database(self.endpoint, name)
+            self.created.append(name)
+            self.truths[spec] = generate_tenants(
+                self.endpoint.conninfo(name), spec.names, spec.rows, spec.seed,
+                jitter=spec.jitter, null_id_every=spec.null_id_every,
+            )  # fmt: skip
+        return spec.template_name, self.truths[spec]
+
+    def clone(self, spec: TenantSet, name: str | None = None) -> TenantDatabase:
+        """A fresh database holding ``spec``'s tenants, cloned from its template."""
+        template, truth = self.template(spec)
+        name = name or f"th_test_{uuid.uuid4().hex[:12]}"
+        create_database(self.endpoint, name, template=template)
+        return TenantDatabase(endpoint=self.endpoint, name=name, truth=truth, spec=spec)
+
+    def drop_all(self) -> None:
+        """Drop every template database this factory made."""
+        for name in self.created:
+            drop_database(self.endpoint, name)
