@@ -95,3 +95,11 @@ def _servers() -> set[str]:
             if folder.resolve().parent == root:
                 folders.add(str(folder))
     return folders
+
+
+def test_verify_that_runs_no_check_is_an_error(tmp_path, tenant_server):
+    empty = tmp_path / "checks"
+    empty.mkdir()
+    result = CliRunner().invoke(main, ["verify", "--dsn", tenant_server.conninfo(), "--sql-dir", str(empty)])
+    assert result.exit_code == 1
+    assert "ran no check" in result.output and str(empty) in result.output.replace("\n", "")

@@ -28,3 +28,19 @@ def test_docker_backend_skips_local_suites_with_the_reason_when_no_engine(pytest
     result = pytester.runpytest("-rs", "--tenant-backend", "docker")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*Docker backend: *"])
+
+
+def test_plugin_imposes_no_policy_without_opt_in(pytester, monkeypatch):
+    """Installed in another project: its markers are registered (strict markers pass), a `redshift`
+    test runs (and here fails) instead of being skipped, and no Hypothesis profile is loaded."""
+    monkeypatch.delenv("TENANT_HARNESS_REDSHIFT_HOST", raising=False)
+    pytester.makeini("[pytest]\naddopts = --strict-markers\n")
+    pytester.makepyfile(
+        "import pytest\n"
+        "from hypothesis import settings\n"
+        "@pytest.mark.redshift\n@pytest.mark.local\n@pytest.mark.scale\n@pytest.mark.tenants(n=4)\n"
+        "def test_x():\n    assert False\n"
+        "def test_profile():\n    assert settings._current_profile == 'default'\n"
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1, passed=1)

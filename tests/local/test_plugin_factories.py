@@ -1,0 +1,43 @@
+"""The plugin's fixture factories: a tenant set and a dbt project of any scope, and the query helper."""
+
+from __future__ import annotations
+
+import pytest
+
+from tenant_harness.plugin import dbt_project_factory, tenant_database_factory
+from tenant_harness.templates import TenantSet
+
+pytestmark = pytest.mark.local
+
+four_tenants = tenant_database_factory(n=4, rows=3, seed=11, scope="module")
+four_project = dbt_project_factory(
+    "four_tenants", scope="module", vars={"tenant_processing": {"include_tenants": ["tenant_a", "tenant_b"]}}
+)
+named = tenant_database_factory(TenantSet(tenant_names=("acme", "globex"), rows=2))
+
+_seen: list[str] = []
+
+
+@pytest.mark.parametrize("round", [1, 2])
+def test_a_module_scoped_database_is_shared_across_tests(four_tenants, round):
+    _seen.append(four_tenants.name)
+    assert len(set(_seen)) == 1
+    assert four_tenants.scalar("select count(*) from information_schema.schemata where schema_name like 'tenant%'") == 4
+
+
+def test_a_module_scoped_project_runs_with_its_vars_merged(four_tenants, four_project):
+    four_project.run()
+    counts = dict(four_tenants.query("select tenant_id, count(*) from analytics.all_users group by 1"))
+    kept = four_tenants.truth.kept_by_tenant
+    assert counts == {name: kept[name] for name in ("tenant_a", "tenant_b")}
+
+
+def test_a_factory_with_named_tenants(named):
+    assert sorted(named.truth.kept_by_tenant) == ["acme", "globex"]
+    assert named.scalar("select count(*) from acme.users") >= named.truth.kept_by_tenant["acme"] > 0
+
+
+def test_tenant_query_runs_on_the_tests_database(tenant_database, tenant_query):
+    assert tenant_query("select current_database()") == [(tenant_database.name,)]
+    schemas = tenant_query("select schema_name from information_schema.schemata where schema_name like %s", ["tenant%"])
+    assert sorted(s for (s,) in schemas) == ["tenant_a", "tenant_b", "tenant_c"]
