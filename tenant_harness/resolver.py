@@ -16,7 +16,7 @@ from . import state as state_file
 from .config import HarnessConfig
 from .endpoint import Endpoint
 from .errors import HarnessError
-from .runner import DbtProject, default_project_dir, project_vars
+from .runner import DbtProject, default_project_dir, project_vars, read_project_file
 from .server import ExistingServer
 
 
@@ -70,9 +70,25 @@ def project_dir(config: HarnessConfig) -> Path:
     return Path(config.project_dir) if config.project_dir else default_project_dir()
 
 
+def harness_vars(config: HarnessConfig, tenants: int | None = None) -> dict[str, Any]:
+    """The vars the harness sets for ``config`` and ``tenants`` tenants (before the merge). The
+    automatic raise of ``max_tenant_limit`` for big tenant sets never lowers a project's higher limit."""
+    overrides = config.dbt_vars(tenants)
+    processing = overrides.get("tenant_processing") or {}
+    if config.max_tenant_limit is None and "max_tenant_limit" in processing:
+        own = (read_project_file(project_dir(config)).get("vars") or {}).get("tenant_processing") or {}
+        own_limit = own.get("max_tenant_limit")
+        if isinstance(own_limit, int) and own_limit >= processing["max_tenant_limit"]:
+            processing = {k: v for k, v in processing.items() if k != "max_tenant_limit"}
+            overrides = {k: v for k, v in overrides.items() if k != "tenant_processing"}
+            if processing:
+                overrides["tenant_processing"] = processing
+    return overrides
+
+
 def dbt_vars(config: HarnessConfig, tenants: int | None = None) -> dict[str, Any]:
     """The --vars the harness passes for ``config``, each merged into the project's own value."""
-    return project_vars(project_dir(config), config.dbt_vars(tenants))
+    return project_vars(project_dir(config), harness_vars(config, tenants))
 
 
 def open_project(config: HarnessConfig, target: Target, *, tenants: int | None = None, **kw: Any) -> DbtProject:
@@ -81,6 +97,6 @@ def open_project(config: HarnessConfig, target: Target, *, tenants: int | None =
     return DbtProject(
         env=target.dbt_env,
         project_dir=project_dir(config),
-        vars=config.dbt_vars(target.tenants if tenants is None else tenants),
+        vars=harness_vars(config, target.tenants if tenants is None else tenants),
         **kw,
     )
