@@ -5,7 +5,8 @@ but virtualenvs, caches and dbt's target/) are copied once into a snapshot; ever
 of it, with the mutant applied, and runs with its working directory, PYTHONPATH,
 TENANT_HARNESS_PROJECT_DIR, TENANT_HARNESS_STATE_DIR, Hypothesis' storage and pytest's basetemp all
 inside that copy, and TENANT_HARNESS_TMPDIR (embedded servers) in a folder of its own. Edits in the
-checkout during a run cannot reach it, and nothing it writes reaches the checkout.
+checkout during a run cannot reach it, and nothing it writes reaches the checkout. The snapshot is
+committed to a git repository of its own, for tests that ask git.
 
 The control (the unmutated copy with a no-op comment added to a mutated file) runs first and must
 pass: a score measured on a failing suite means nothing. It also records how long each test takes,
@@ -121,6 +122,11 @@ class Workspace:
             dest = self.snapshot / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest, follow_symlinks=False)
+        # Tests may ask git about the project (which files it tracks): the snapshot is a repository of
+        # its own, with everything committed, so the mutant shows as the one modified file.
+        git = ["git", "-C", str(self.snapshot), "-c", "user.name=tenant-harness", "-c", "user.email=mutate@localhost"]
+        for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "--no-verify", "-m", "mutate snapshot"]):
+            subprocess.run([*git, *args], check=True, capture_output=True)
 
     def copy(self, name: str) -> Path:
         dest = self.dir / name
@@ -169,6 +175,8 @@ class Workspace:
         shutil.rmtree(self.scratch(copy), ignore_errors=True)  # server folders: never kept
         if not self.keep:
             shutil.rmtree(copy, ignore_errors=True)
+            for suffix in (".plan.json", ".result.json", ".log"):
+                copy.with_name(copy.name + suffix).unlink(missing_ok=True)
 
     def close(self) -> None:
         if not self.keep:
@@ -246,10 +254,11 @@ class Runner:
         return Outcome(mutant, status, seconds, detail, rc, log if status == "error" else "")
 
     def _run(self, copy: Path, plan: dict, timeout: float | None) -> tuple[int | None, bool, float, dict, str]:
+        # Next to the copy, not in it: the copy's git status shows only the mutant.
         plan_file, result_file, log_file = (
-            copy / ".mutate-plan.json",
-            copy / ".mutate-result.json",
-            copy / ".mutate.log",
+            copy.with_name(copy.name + ".plan.json"),
+            copy.with_name(copy.name + ".result.json"),
+            copy.with_name(copy.name + ".log"),
         )
         plan_file.write_text(json.dumps(plan))
         env = self.workspace.env(copy, plan_file, result_file)
