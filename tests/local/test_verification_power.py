@@ -31,8 +31,17 @@ def _tamper(conninfo: str, sql: str) -> dict[str, str]:
             "update analytics.all_users set dbt_loaded_at = dbt_loaded_at - interval '1 day' where user_id = 3",
             "loaded_in_last_run",
         ),
+        (
+            # A row of the build before, seconds older: caught by the order of the recorded builds,
+            # not by a margin of time.
+            "insert into analytics.tenant_union_runs select model, finished_at - interval '5 seconds', tenants, "
+            "batches, batch_size, rows_written, seconds, incremental, batch_stats from analytics.tenant_union_runs; "
+            "update analytics.all_users set dbt_loaded_at = (select min(finished_at) from analytics.tenant_union_runs) "
+            "where user_id = 3",
+            "loaded_in_last_run",
+        ),
     ],
-    ids=["lost-row", "duplicated-row", "lost-tenant", "unclean-email", "null-email", "stale-row"],
+    ids=["lost-row", "duplicated-row", "lost-tenant", "unclean-email", "null-email", "stale-row", "row-of-last-build"],
 )
 def test_each_check_catches_its_fault(tenant_database, dbt_project, tampering, caught_by):
     dbt_project.run()

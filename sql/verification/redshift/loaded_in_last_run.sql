@@ -1,15 +1,28 @@
 -- Rows whose dbt_loaded_at does not belong to the last recorded build of all_users: later than it
--- finished, or (after a full build, which rewrites every row) earlier than it started.
+-- finished, or, after a full build (which rewrites every row), no later than the build before it
+-- finished. Ordering, not elapsed time: the run's own seconds are measured by dbt, its finished_at
+-- by the database, and the gap between the two grows with the machine's load. The last bound,
+-- ten minutes before the build's start, catches old rows when no earlier build is recorded.
 -- Redshift: dateadd() for PostgreSQL's make_interval().
 -- requires: tenant_union_runs
-with last_run as (
+with runs as (
     select
         tenant_union_runs.finished_at,
         tenant_union_runs.seconds,
-        tenant_union_runs.incremental
+        tenant_union_runs.incremental,
+        lag(tenant_union_runs.finished_at) over (order by tenant_union_runs.finished_at) as previous_finished_at
     from tenant_union_runs
     where tenant_union_runs.model = 'all_users'
-    order by tenant_union_runs.finished_at desc
+),
+
+last_run as (
+    select
+        runs.finished_at,
+        runs.seconds,
+        runs.incremental,
+        runs.previous_finished_at
+    from runs
+    order by runs.finished_at desc
     limit 1
 )
 
@@ -24,5 +37,9 @@ where
     all_users.dbt_loaded_at > last_run.finished_at
     or (
         not last_run.incremental
-        and all_users.dbt_loaded_at < dateadd(second, -cast(ceiling(last_run.seconds + 1) as integer), last_run.finished_at)
+        and (
+            all_users.dbt_loaded_at <= last_run.previous_finished_at
+            or all_users.dbt_loaded_at
+            < dateadd(second, -cast(ceiling(last_run.seconds + 600) as integer), last_run.finished_at)
+        )
     )
