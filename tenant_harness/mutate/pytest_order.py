@@ -18,6 +18,20 @@ import pytest
 
 _durations: dict[str, float] = {}
 _first_failure: list[str] = []
+_files: dict[str, str] = {}
+OPTION = "-p tenant_harness.mutate.pytest_order"
+
+
+def pytest_configure(config) -> None:
+    """Take the plan and result paths out of the environment, and this plugin out of PYTEST_ADDOPTS:
+    pytest runs that the tests start themselves are not the mutant's run."""
+    for key in ("TENANT_HARNESS_MUTATE_PLAN", "TENANT_HARNESS_MUTATE_RESULT"):
+        value = os.environ.pop(key, None)
+        if value:
+            _files[key] = value
+    addopts = os.environ.get("PYTEST_ADDOPTS")
+    if addopts and OPTION in addopts:
+        os.environ["PYTEST_ADDOPTS"] = addopts.replace(OPTION, "").strip()
 
 
 def _file(nodeid: str) -> str:
@@ -26,7 +40,7 @@ def _file(nodeid: str) -> str:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session, config, items) -> None:
-    plan_file = os.environ.get("TENANT_HARNESS_MUTATE_PLAN")
+    plan_file = _files.get("TENANT_HARNESS_MUTATE_PLAN")
     if not plan_file:
         return
     plan = json.loads(Path(plan_file).read_text())
@@ -52,7 +66,7 @@ def pytest_runtest_logreport(report) -> None:
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
-    out = os.environ.get("TENANT_HARNESS_MUTATE_RESULT")
+    out = _files.get("TENANT_HARNESS_MUTATE_RESULT")
     if out:
         result = {"durations": _durations, "first_failure": _first_failure[0] if _first_failure else None}
         Path(out).write_text(json.dumps(result))

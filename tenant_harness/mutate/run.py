@@ -3,8 +3,8 @@
 Isolation: the project's files (git's tracked and untracked-but-not-ignored files, else everything
 but virtualenvs, caches and dbt's target/) are copied once into a snapshot; every run gets a fresh copy
 of it, with the mutant applied, and runs with its working directory, PYTHONPATH,
-TENANT_HARNESS_PROJECT_DIR, TENANT_HARNESS_STATE_DIR, Hypothesis' storage and pytest's basetemp all
-inside that copy, and TENANT_HARNESS_TMPDIR (embedded servers) in a folder of its own. Edits in the
+TENANT_HARNESS_PROJECT_DIR, TENANT_HARNESS_STATE_DIR, Hypothesis' storage and TMPDIR (pytest's basetemp)
+at that copy, and TENANT_HARNESS_TMPDIR (embedded servers) in a folder of its own. Edits in the
 checkout during a run cannot reach it, and nothing it writes reaches the checkout. The snapshot is
 committed to a git repository of its own, for tests that ask git.
 
@@ -132,7 +132,11 @@ class Workspace:
         dest = self.dir / name
         shutil.copytree(self.snapshot, dest, symlinks=True)
         self.scratch(dest).mkdir(parents=True)
+        self.tmp(dest).mkdir()
         return dest
+
+    def tmp(self, copy: Path) -> Path:
+        return copy.with_name(copy.name + ".tmp")
 
     def scratch(self, copy: Path) -> Path:
         """The run's own folder for embedded servers (TENANT_HARNESS_TMPDIR): in RAM where the
@@ -155,15 +159,11 @@ class Workspace:
                 "TENANT_HARNESS_TMPDIR": str(self.scratch(copy)),
                 # A mutant's failing examples must not be replayed into the checkout's database.
                 "HYPOTHESIS_STORAGE_DIRECTORY": str(copy / ".hypothesis"),
+                # pytest's basetemp and every other temporary file of the run (a --basetemp option
+                # would be inherited by pytest runs that the tests start themselves).
+                "TMPDIR": str(self.tmp(copy)),
                 "PYTEST_ADDOPTS": " ".join(
-                    filter(
-                        None,
-                        [
-                            os.environ.get("PYTEST_ADDOPTS"),
-                            "-p tenant_harness.mutate.pytest_order",
-                            f"--basetemp={shlex.quote(str(copy / '.pytest-tmp'))}",
-                        ],
-                    )
+                    filter(None, [os.environ.get("PYTEST_ADDOPTS"), "-p tenant_harness.mutate.pytest_order"])
                 ),
                 "TENANT_HARNESS_MUTATE_PLAN": str(plan),
                 "TENANT_HARNESS_MUTATE_RESULT": str(result),
@@ -175,6 +175,7 @@ class Workspace:
         shutil.rmtree(self.scratch(copy), ignore_errors=True)  # server folders: never kept
         if not self.keep:
             shutil.rmtree(copy, ignore_errors=True)
+            shutil.rmtree(self.tmp(copy), ignore_errors=True)
             for suffix in (".plan.json", ".result.json", ".log"):
                 copy.with_name(copy.name + suffix).unlink(missing_ok=True)
 
