@@ -38,7 +38,9 @@ from .database import create_database, database_exists
 from .errors import DbtRunError, HarnessError
 from .resolver import Target, local_target, open_project, resolve_target
 from .resolver import dbt_vars as resolved_vars
+from .resolver import project_dir as resolved_project_dir
 from .runner import DEFAULT_PROJECT_DIR, DbtResult
+from .selection import project_vars
 from .server import (
     DockerServer,
     EmbeddedServer,
@@ -52,7 +54,7 @@ from .server import (
     stop_server_in,
 )
 from .tenants import DEMO_TENANTS, generate_tenants
-from .verify import DEFAULT_SQL_DIR, CheckResult, run_checks
+from .verify import DEFAULT_SQL_DIR, CheckResult, ModelSpec, run_checks
 
 # No markup: messages carry names, paths and hints such as `pip install 'tenant-harness[docker]'`,
 # which rich would otherwise read as style tags and drop. Styles are given explicitly.
@@ -303,8 +305,8 @@ def run(ctx, dsn, target, batch_size, select, full_refresh, report_dir):
             ctx, dsn, target, lambda project: project.run(*select, full_refresh=full_refresh, check=False), batch_size
         )
         _exit_with(result)
-        if any(n.name == "all_users" for n in result.nodes):
-            _report_run(where.conninfo, config.schema, report_dir)
+        built = [n.name for n in result.nodes if not n.failed]
+        _report_run(where.conninfo, config.schema, report_dir, names=built)
 
 
 @main.command()
@@ -337,19 +339,36 @@ def exec(ctx, dsn, target, dbt_args):  # noqa: A001 - the command's name
 @_dsn
 @_target_opt
 @click.option("--schema", default=None, help="Schema dbt built the models in.  [default: analytics]")
+@click.option("--model", default="all_users", show_default=True, help="The tenant_union model to check.")
+@click.option("--source-table", default="users", show_default=True, help="The per-tenant table it unions.")
+@click.option("--key", default="user_id", show_default=True, help="Its key within a tenant (comma-separated).")
+@click.option("--tenant-column", default="tenant_id", show_default=True, help="The column naming the tenant.")
 @click.option("--sql-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Folder of verification queries.  [default: sql/verification]")  # fmt: skip
+@click.option("--checks-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="A folder of the project's own check queries (zero rows = pass), run as well.")  # fmt: skip
 @click.pass_context
-def verify(ctx, dsn, target, schema, sql_dir):
-    """Run the verification SQL: each query must return zero rows."""
+def verify(ctx, dsn, target, schema, model, source_table, key, tenant_column, sql_dir, checks_dir):
+    """Check a tenant_union model against the truth and the configured tenant selection (counts per
+    tenant, every selected tenant present, no other schema, unique keys), then run the verification
+    SQL: each query must return zero rows."""
     with _errors():
         config = _config(ctx, dsn=dsn, target=target, schema=schema)
         where = resolve_target(config)
-        checks = run_checks(where.conninfo, schema=config.schema, engine=where.engine, **_sql_dir(sql_dir))
+        spec = ModelSpec(model, source_table, tuple(k.strip() for k in key.split(",")), tenant_column)
+        checks = run_checks(
+            where.conninfo, schema=config.schema, engine=where.engine, models=[spec], checks_dir=checks_dir,
+            dbt_vars=_vars(config, where.tenants), **_sql_dir(sql_dir),
+        )  # fmt: skip
         _print_checks(checks)
         _require_checks(checks, sql_dir)
         if not all(c.passed for c in checks):
             sys.exit(1)
+
+
+def _vars(config: HarnessConfig, tenants: int | None = None) -> dict:
+    """The project's vars as dbt sees them in this run: its own, with the harness's merged in."""
+    return project_vars(resolved_project_dir(config), resolved_vars(config, tenants))
 
 
 def _sql_dir(sql_dir: Path | None) -> dict:
@@ -374,7 +393,8 @@ def _print_checks(checks: list[CheckResult]) -> None:
         table.add_column(col)
     style = {"pass": "green", "fail": "bold red", "skip": "yellow"}
     for c in checks:
-        table.add_row(c.name, Text(c.status, style=style[c.status]), str(c.failing_rows), f"{c.seconds:.2f}")
+        name = f"{c.model}: {c.name}" if c.model else c.name
+        table.add_row(name, Text(c.status, style=style[c.status]), str(c.failing_rows), f"{c.seconds:.2f}")
     console.print(table)
     for c in checks:
         if c.status == "fail":
@@ -422,7 +442,7 @@ def demo(ctx, tenants, rows, seed, batch_size, dsn, backend, replace, report_dir
                         result = project.invoke(step, check=False)
                     _exit_with(result)
             with phase("verify"):
-                checks = run_checks(conninfo, schema=config.schema)
+                checks = run_checks(conninfo, schema=config.schema, dbt_vars=_vars(config))
             _print_checks(checks)
             _require_checks(checks, None)
             _print_counts(conninfo, config.schema, truth.kept_by_tenant)
@@ -431,12 +451,17 @@ def demo(ctx, tenants, rows, seed, batch_size, dsn, backend, replace, report_dir
             sys.exit(1)
 
 
-def _report_run(conninfo: str, schema: str, report_dir: Path | None, **extra) -> None:
-    report = run_report.collect(conninfo, schema=schema, **extra)
-    console.print(run_report.summary_table(report))
-    if report_dir:
-        for path in run_report.write(report, report_dir):
-            console.print(f"wrote {path}")
+def _report_run(conninfo: str, schema: str, report_dir: Path | None, names=None, **extra) -> None:
+    """The run report of every tenant_union model built (among ``names``); files per model when
+    there are several."""
+    models = run_report.built_models(conninfo, schema=schema, names=names)
+    for model in models:
+        report = run_report.collect(conninfo, schema=schema, model=model, **extra)
+        console.print(run_report.summary_table(report))
+        if report_dir:
+            out = report_dir if len(models) == 1 else report_dir / model
+            for path in run_report.write(report, out):
+                console.print(f"wrote {path}")
 
 
 def _print_counts(conninfo: str, schema: str, expected: dict[str, int], limit: int = 10) -> None:

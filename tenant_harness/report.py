@@ -40,15 +40,28 @@ class RunReport:
         return None if self.rows_in is None else self.rows_in - sum(self.rows_per_tenant.values())
 
 
+def built_models(conninfo: str, *, schema: str = "analytics", names: Sequence[str] | None = None) -> list[str]:
+    """The tenant_union models with a recorded build in ``schema`` (among ``names``, when given)."""
+    with psycopg.connect(conninfo) as conn:
+        if not relation_exists(conn, "tenant_union_runs", schema=schema):
+            return []
+        runs = sql.Identifier(schema, "tenant_union_runs")
+        built = [r[0] for r in conn.execute(sql.SQL("select distinct model from {} order by 1").format(runs))]
+    return [m for m in built if names is None or m in names]
+
+
 def collect(
     conninfo: str,
     *,
     schema: str = "analytics",
     model: str = "all_users",
     truth: DatasetTruth | None = None,
+    source_table: str | None = None,
     phases: Sequence[tuple[str, float]] = (),
 ) -> RunReport:
-    """The report of the last recorded build of ``model`` in ``schema``."""
+    """The report of the last recorded build of ``model`` in ``schema``. With the generator's
+    ``truth``, rows in are the source rows of ``source_table`` (default: the truth's only table, or
+    users) in the tenants the model holds."""
     with psycopg.connect(conninfo) as conn:
         runs = sql.Identifier(schema, "tenant_union_runs")
         if not relation_exists(conn, "tenant_union_runs", schema=schema):
@@ -68,7 +81,15 @@ def collect(
             sql.SQL("select tenant_id, count(*) from {} group by 1 order by 1").format(sql.Identifier(schema, model))
         ).fetchall()
         tenants, batches, batch_size, rows, seconds, incremental, stats = last
-        rows_in = truth.source_rows if truth else _source_rows_from_truth(conn, tenants, {t for t, _ in counts})
+        if truth is not None:
+            names = [t.table for t in truth.tables]
+            table = source_table or (names[0] if len(names) == 1 else "users")
+            present = dict(counts)
+            rows_in = (
+                sum(t.source_rows for t in truth.table(table).tenants if t.name in present) if table in names else None
+            )
+        else:
+            rows_in = _source_rows_from_truth(conn, tenants, {t for t, _ in counts}, source_table or "users")
     return RunReport(
         model=model, tenants=tenants, batches=batches, batch_size=batch_size, rows_out=sum(c for _, c in counts),
         build_seconds=float(seconds), incremental=incremental, batch_stats=json.loads(stats) if stats else [],
@@ -76,16 +97,19 @@ def collect(
     )  # fmt: skip
 
 
-def _source_rows_from_truth(conn: psycopg.Connection, built_tenants: int, output_tenants: set[str]) -> int | None:
-    """Source rows of ``users`` from the truth the generator wrote into the database (``up``), when it
+def _source_rows_from_truth(
+    conn: psycopg.Connection, built_tenants: int, output_tenants: set[str], table: str = "users"
+) -> int | None:
+    """Source rows of ``table`` from the truth the generator wrote into the database (``up``), when it
     describes exactly the tenants this build read: as many tenants, every output tenant among them.
     Otherwise (filters, tenants made by hand) None: the report shows "?" rather than a wrong count."""
     if not relation_exists(conn, "tenant_rows", schema=TRUTH_SCHEMA):
         return None
     truth = conn.execute(
-        sql.SQL("select tenant_id, source_rows from {} where table_name = 'users'").format(
+        sql.SQL("select tenant_id, source_rows from {} where table_name = %s").format(
             sql.Identifier(TRUTH_SCHEMA, "tenant_rows")
-        )
+        ),
+        (table,),
     ).fetchall()
     if len(truth) != built_tenants or not output_tenants <= {tenant for tenant, _ in truth}:
         return None

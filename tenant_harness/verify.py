@@ -1,24 +1,52 @@
-"""Verification SQL: each ``sql/verification/*.sql`` file is a query that returns zero rows on pass.
+"""Verification: built-in checks for any tenant_union model, and SQL files (zero rows = pass).
 
-A file's leading comment describes the check; a ``-- requires: relation[, relation]`` line in it names
-relations the check needs (e.g. the generator's truth): where one is missing the check is skipped.
-Where an engine needs different SQL, ``sql/verification/<engine>/<name>.sql`` replaces ``<name>.sql``.
+For each model (:class:`ModelSpec`: model, source table, key, tenant column) the built-in checks are:
+row counts per tenant against the generator's truth, for the tenants the project's configured selection
+picks (patterns or registry, include/exclude filters); every selected tenant present; no unselected
+schema present; no duplicate (tenant, key); no null tenant or key. A missing model relation is an error.
+
+Then every ``sql/verification/*.sql`` file (and every file of a project's own checks folder) runs: a
+query that returns zero rows on pass. A file's leading comment describes the check; a ``-- requires:
+relation[, relation]`` line names relations it needs (absent: skipped); a ``-- model: name`` line says
+it checks that model only (it runs when that model is verified). Where an engine needs different SQL,
+``sql/verification/<engine>/<name>.sql`` replaces ``<name>.sql``.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from . import assets
 from .database import relation_exists
+from .dataset import TRUTH_SCHEMA
+from .errors import HarnessError
+from .selection import Selection
 
 DEFAULT_SQL_DIR = assets.SQL_DIR
 _REQUIRES = "requires:"
+_MODEL = "model:"
+
+
+class VerificationError(HarnessError):
+    """Verification could not run: a missing relation, no check at all."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A tenant_union model to verify: its name, the per-tenant table it unions, its key within a
+    tenant, and the column holding the tenant's schema name."""
+
+    model: str = "all_users"
+    source_table: str = "users"
+    key: tuple[str, ...] = ("user_id",)
+    tenant_column: str = "tenant_id"
 
 
 @dataclass(frozen=True)
@@ -32,24 +60,27 @@ class CheckResult:
     rows: tuple[tuple, ...]
     columns: tuple[str, ...]
     seconds: float
+    model: str = ""  # the model a built-in check verified
 
     @property
     def passed(self) -> bool:
         return self.status != "fail"
 
 
-def _header(text: str) -> tuple[str, list[str]]:
-    """(description, required relations) from a file's leading comment."""
-    lines, requires = [], []
+def _header(text: str) -> tuple[str, list[str], str | None]:
+    """(description, required relations, model) from a file's leading comment."""
+    lines, requires, model = [], [], None
     for line in text.splitlines():
         if not line.startswith("--"):
             break
         body = line.lstrip("- ").strip()
         if body.startswith(_REQUIRES):
             requires += [r.strip() for r in body[len(_REQUIRES) :].split(",") if r.strip()]
+        elif body.startswith(_MODEL):
+            model = (body[len(_MODEL) :].split() or [None])[0]
         else:
             lines.append(body)
-    return " ".join(lines), requires
+    return " ".join(lines), requires, model
 
 
 def check_files(sql_dir: str | Path = DEFAULT_SQL_DIR, engine: str = "postgres") -> list[Path]:
@@ -62,36 +93,168 @@ def run_checks(
     conninfo: str,
     *,
     schema: str = "analytics",
-    sql_dir: str | Path = DEFAULT_SQL_DIR,
+    sql_dir: str | Path | None = DEFAULT_SQL_DIR,
+    checks_dir: str | Path | None = None,
     engine: str = "postgres",
     sample: int = 5,
+    models: Sequence[ModelSpec] = (ModelSpec(),),
+    dbt_vars: Mapping[str, Any] | None = None,
 ) -> list[CheckResult]:
-    """Run every verification query with ``schema`` (where dbt built the models) first on the
-    search_path. Checks whose required relations are absent are skipped."""
-    files = check_files(sql_dir, engine)
-    results = []
+    """Run the built-in checks of each of ``models`` (built in ``schema``; the tenant selection from
+    ``dbt_vars``, the project's effective vars), then the SQL files of ``sql_dir`` and ``checks_dir``
+    with ``schema`` first on the search_path. Raises VerificationError for a missing model relation,
+    a check file that fails to run, and when no check ran at all."""
+    selection = Selection.from_vars(dbt_vars or {})
+    results: list[CheckResult] = []
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(sql.SQL("set search_path to {}, public").format(sql.Identifier(schema)))
+        for spec in models:
+            results += _model_checks(conn, spec, schema=schema, selection=selection, engine=engine, sample=sample)
+        verified = {m.model for m in models}
+        files = check_files(sql_dir, engine) if sql_dir else []
+        files += sorted(Path(checks_dir).glob("*.sql")) if checks_dir else []
         for path in files:
             text = path.read_text().strip().rstrip(";")
-            description, requires = _header(text)
+            description, requires, model = _header(text)
+            if model is not None and model not in verified:
+                continue  # a check of another model
             if not all(relation_exists(conn, r, schema=schema) for r in requires):
                 results.append(CheckResult(path.stem, description, "skip", 0, (), (), 0.0))
                 continue
-            started = time.perf_counter()
-            cur = conn.execute(f"select count(*) over () as failing_rows, q.* from ({text}) as q limit {sample}")
-            rows = cur.fetchall()
-            columns = tuple(d.name for d in cur.description[1:])
-            failing = rows[0][0] if rows else 0
-            results.append(
-                CheckResult(
-                    path.stem,
-                    description,
-                    "fail" if failing else "pass",
-                    failing,
-                    tuple(r[1:] for r in rows),
-                    columns,
-                    time.perf_counter() - started,
-                )  # fmt: skip
-            )
+            results.append(_run_query(conn, path.stem, description, text, sample, where=str(path)))
+    if not any(r.status != "skip" for r in results):
+        raise VerificationError(
+            f"no verification check ran in schema {schema!r} (files: {sql_dir}, {checks_dir}). "
+            "Hint: name the model to verify (--model) and where dbt built it (--schema)."
+        )
     return results
+
+
+def _run_query(
+    conn, name: str, description: str, text: str, sample: int, *, where: str, model: str = ""
+) -> CheckResult:
+    started = time.perf_counter()
+    try:
+        cur = conn.execute(f"select count(*) over () as failing_rows, q.* from ({text}) as q limit {sample}")
+    except psycopg.errors.UndefinedTable as exc:
+        raise VerificationError(
+            f"check {name} ({where}): {str(exc).splitlines()[0]}. Hint: run `tenant-harness run` first, check "
+            "--schema, or add a `-- requires: <relation>` line to the check so it is skipped without it."
+        ) from exc
+    except psycopg.Error as exc:
+        raise VerificationError(f"check {name} ({where}) failed to run: {str(exc).splitlines()[0]}") from exc
+    rows = cur.fetchall()
+    columns = tuple(d.name for d in cur.description[1:])
+    failing = rows[0][0] if rows else 0
+    status = "fail" if failing else "pass"
+    return CheckResult(name, description, status, failing, tuple(r[1:] for r in rows), columns,
+                       time.perf_counter() - started, model)  # fmt: skip
+
+
+def _model_checks(conn, spec: ModelSpec, *, schema: str, selection: Selection, engine: str, sample: int):
+    """The built-in checks of one model."""
+    model_schema, _, name = spec.model.rpartition(".")
+    model_schema = model_schema or schema
+    if not relation_exists(conn, name, schema=model_schema):
+        raise VerificationError(
+            f"model {model_schema}.{name} does not exist. Hint: run `tenant-harness run` first, or name the "
+            "model to verify (--model, and --schema for where dbt built it)."
+        )
+    table = sql.Identifier(model_schema, name)
+    tenant = sql.Identifier(spec.tenant_column)
+    keys = sql.SQL(", ").join(map(sql.Identifier, spec.key))
+    schemas = _schemas_with_table(conn, spec.source_table, engine)
+    registry_names = _registry_names(conn, selection.registry) if selection.registry is not None else None
+    selected = selection.select(schemas, registry_names=registry_names, project_schemas={schema, model_schema})
+    selected_sql = sql.SQL(", ").join(map(sql.Literal, selected)) if selected else sql.SQL("null")
+    has_truth = relation_exists(conn, "tenant_rows", schema=TRUTH_SCHEMA)
+    truth = sql.SQL("select tenant_id, expected_rows from {} where table_name = {} and tenant_id in ({})").format(
+        sql.Identifier(TRUTH_SCHEMA, "tenant_rows"), sql.Literal(spec.source_table), selected_sql
+    )
+    checks = [
+        (
+            "counts_match_truth",
+            f"Selected tenants whose row count in {name} differs from the generator's truth for {spec.source_table}.",
+            sql.SQL(
+                "select coalesce(truth.tenant_id, output.tenant) as tenant, truth.expected_rows,"
+                " coalesce(output.actual_rows, 0) as actual_rows from ({truth}) as truth"
+                " full outer join (select {tenant} as tenant, count(*) as actual_rows from {table}"
+                " where {tenant} in ({selected}) group by 1) as output on truth.tenant_id = output.tenant"
+                " where coalesce(truth.expected_rows, 0) <> coalesce(output.actual_rows, 0)"
+            ).format(truth=truth, tenant=tenant, table=table, selected=selected_sql)
+            if has_truth
+            else None,
+        ),
+        (
+            "tenants_all_present",
+            f"Selected tenants with valid rows in their {spec.source_table} (by the truth) missing from {name}.",
+            sql.SQL(
+                "select truth.tenant_id from ({truth}) as truth where truth.expected_rows > 0"
+                " and not exists (select 1 from {table} as m where m.{tenant} = truth.tenant_id)"
+            ).format(truth=truth, table=table, tenant=tenant)
+            if has_truth
+            else None,
+        ),
+        (
+            "no_unselected_tenants",
+            f"Rows of {name} from schemas the configured selection does not pick (noise, excluded tenants).",
+            sql.SQL(
+                "select {tenant} as tenant, count(*) as rows from {table}"
+                " where {tenant} is not null and {tenant} not in ({selected}) group by 1"
+            ).format(tenant=tenant, table=table, selected=selected_sql),
+        ),
+        (
+            "unique_key",
+            f"({spec.tenant_column}, {', '.join(spec.key)}) values that occur more than once in {name}.",
+            sql.SQL(
+                "select {tenant}, {keys}, count(*) as occurrences from {table} group by {tenant}, {keys}"
+                " having count(*) > 1"
+            ).format(tenant=tenant, keys=keys, table=table),
+        ),
+        (
+            "keys_not_null",
+            f"Rows of {name} with a null {spec.tenant_column} or key.",
+            sql.SQL("select {tenant}, {keys} from {table} where {nulls}").format(
+                tenant=tenant,
+                keys=keys,
+                table=table,
+                nulls=sql.SQL(" or ").join(
+                    sql.SQL("{} is null").format(sql.Identifier(c)) for c in (spec.tenant_column, *spec.key)
+                ),
+            ),  # fmt: skip
+        ),
+    ]
+    out = []
+    for check, description, query in checks:
+        if query is None:  # no truth here (e.g. a real database): nothing to compare counts with
+            out.append(CheckResult(check, description + " Needs harness_truth.", "skip", 0, (), (), 0.0, spec.model))
+            continue
+        text = query.as_string(conn)
+        out.append(_run_query(conn, check, description, text, sample, where=f"model {spec.model}", model=spec.model))
+    return out
+
+
+def _schemas_with_table(conn, table: str, engine: str) -> dict[str, bool]:
+    """Every schema of the database, and whether it holds ``table``."""
+    if engine == "postgres":
+        query = (
+            "select n.nspname, exists (select 1 from pg_catalog.pg_class as c where c.relnamespace = n.oid"
+            " and c.relname = %s and c.relkind in ('r', 'p', 'v', 'm', 'f')) from pg_catalog.pg_namespace as n"
+        )
+    else:
+        query = (
+            "select s.schema_name, exists (select 1 from information_schema.tables as t"
+            " where t.table_schema = s.schema_name and t.table_name = %s) from information_schema.schemata as s"
+        )
+    return dict(conn.execute(query, (table,)).fetchall())
+
+
+def _registry_names(conn, registry: Mapping[str, Any]) -> list[str]:
+    """The names var tenant_registry's table lists."""
+    relation = sql.Identifier(*str(registry["relation"]).split("."))
+    column = sql.Identifier(registry["column"])
+    where = sql.SQL(" and ({})").format(sql.SQL(registry["where"])) if registry.get("where") else sql.SQL("")
+    query = sql.SQL("select distinct cast({c} as text) from {r} as registry where {c} is not null{w}").format(
+        c=column, r=relation, w=where
+    )
+    return [r[0] for r in conn.execute(query).fetchall()]

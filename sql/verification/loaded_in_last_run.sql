@@ -4,6 +4,7 @@
 -- by the database, and the gap between the two grows with the machine's load. The last bound,
 -- ten minutes before the build's start, catches old rows when no earlier build is recorded.
 -- requires: tenant_union_runs
+-- model: all_users (the harness's own model; runs when verifying it)
 with runs as (
     select
         tenant_union_runs.finished_at,

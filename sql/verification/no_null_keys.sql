@@ -1,4 +1,5 @@
 -- Rows the model must have dropped or filled: a null tenant_id, user_id or email.
+-- model: all_users (the harness's own model; runs when verifying it)
 select
     all_users.tenant_id,
     all_users.user_id,

@@ -1,5 +1,6 @@
 -- Rows whose cleaned columns are not clean: email not lower/trimmed, names not trimmed,
 -- status not upper/trimmed, tier not lower/trimmed.
+-- model: all_users (the harness's own model; runs when verifying it)
 select
     all_users.tenant_id,
     all_users.user_id,

@@ -137,7 +137,7 @@ def test_a_filter_name_that_does_not_exist_is_answered_with_names_that_do():
     macros = Macros("discovery/get_filtered_tenant_schemas.sql", "utils/_sql_text.sql")
     tenants = [{"name": name} for name in tenant_names(30)]
     with pytest.raises(CompilerError) as error:
-        macros._apply_globs(tenants, ["tenant_0001", "sample_tenant"], "include_tenants", True)
+        macros._apply_globs(tenants, ["tenant_0001", "sample_tenant"], "include_tenants", True, "error")
     message = str(error.value)
     assert "include_tenants names tenants that do not exist: sample_tenant." in message
     assert "30 tenant(s) exist (pattern 'tenant_*'): tenant_0001, tenant_0002" in message

@@ -106,8 +106,11 @@ def test_filters_include_exclude_and_seed_filter(tenant_database, dbt_project):
         "tenant_b", "tenant_d"]  # fmt: skip
     assert tenants_for({"include_tenants": ["TENANT_?"], "exclude_tenants": ["*_a", "tenant_e"]}) == [
         "tenant_b", "tenant_c", "tenant_d"]  # fmt: skip
+    # An include entry naming no tenant (an offboarded customer) warns; an exclude one is fine.
+    assert tenants_for({"include_tenants": ["tenant_a", "tenant_nope"], "exclude_tenants": ["tenant_gone"]}) == [
+        "tenant_a"]  # fmt: skip
     with pytest.raises(DbtRunError, match="names tenants that do not exist: tenant_nope"):
-        tenants_for({"include_tenants": ["tenant_a", "tenant_nope"]})
+        tenants_for({"include_tenants": ["tenant_a", "tenant_nope"], "unknown_filter_entry": "error"})
 
 
 @pytest.mark.tenants(n=3, rows=2)

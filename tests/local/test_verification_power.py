@@ -23,7 +23,7 @@ def _tamper(conninfo: str, sql: str) -> dict[str, str]:
             "delete from analytics.all_users where ctid = (select min(ctid) from analytics.all_users)",
             "counts_match_truth",
         ),
-        ("insert into analytics.all_users select * from analytics.all_users limit 1", "no_duplicate_users"),
+        ("insert into analytics.all_users select * from analytics.all_users limit 1", "unique_key"),
         ("delete from analytics.all_users where tenant_id = 'tenant_c'", "tenants_all_present"),
         ("update analytics.all_users set email = upper(email) where user_id = 1", "values_are_clean"),
         ("update analytics.all_users set email = null where user_id = 2", "no_null_keys"),

@@ -1,22 +1,24 @@
 {% macro get_filtered_tenant_schemas(table_name='users', database=none) %}
-    {#- The tenants to process for `table_name`: discovered, then the configured filters applied, then
-        tenants lacking the table skipped with a warning (or an error, by config). Stops with a clear
-        error for zero tenants, for filter names that match no tenant, and past max_tenant_limit.
-        Returns [] at parse time (never invented tenants). -#}
+    {#- The tenants to process for `table_name`: discovered (see get_tenant_schemas), then the
+        configured filters applied, then tenants lacking the table skipped with a warning (or an
+        error, by config). An include entry that names no tenant warns (unknown_filter_entry: error
+        stops); an exclude entry that matches nothing is fine. Stops with a clear error for zero
+        tenants and past max_tenant_limit. Returns [] at parse time (never invented tenants). -#}
     {%- if not execute -%}{{ return([]) }}{%- endif -%}
     {%- set cfg = multitenant_analytics.tenant_config() -%}
+    {%- set registry = var('tenant_registry', none) -%}
     {%- set pattern = var('tenant_schema_pattern', 'tenant_*') -%}
-    {%- set found = multitenant_analytics.get_tenant_schemas(table_name, pattern, database) -%}
+    {%- set found = multitenant_analytics.get_tenant_schemas(table_name, none, database) -%}
     {%- set tenants = found -%}
 
     {%- if cfg.enable_tenant_filter -%}
-        {%- set tenants = multitenant_analytics._apply_globs(tenants, cfg.filtered_tenants, 'filtered_tenants', keep=true) -%}
+        {%- set tenants = multitenant_analytics._apply_globs(tenants, cfg.filtered_tenants, 'filtered_tenants', keep=true, unknown=cfg.unknown_filter_entry) -%}
     {%- endif -%}
     {%- if cfg.include_tenants | length > 0 -%}
-        {%- set tenants = multitenant_analytics._apply_globs(tenants, cfg.include_tenants, 'include_tenants', keep=true) -%}
+        {%- set tenants = multitenant_analytics._apply_globs(tenants, cfg.include_tenants, 'include_tenants', keep=true, unknown=cfg.unknown_filter_entry) -%}
     {%- endif -%}
     {%- if cfg.exclude_tenants | length > 0 -%}
-        {%- set tenants = multitenant_analytics._apply_globs(tenants, cfg.exclude_tenants, 'exclude_tenants', keep=false) -%}
+        {%- set tenants = multitenant_analytics._apply_globs(tenants, cfg.exclude_tenants, 'exclude_tenants', keep=false, unknown=cfg.unknown_filter_entry) -%}
     {%- endif -%}
 
     {%- set usable = [] -%}
@@ -39,7 +41,11 @@
         {{ exceptions.raise_compiler_error("get_filtered_tenant_schemas: " ~ (usable | length) ~ " tenants exceed max_tenant_limit " ~ cfg.max_tenant_limit ~ ". Hint: raise tenant_processing.max_tenant_limit or filter tenants.") }}
     {%- endif -%}
     {%- if usable | length == 0 -%}
-        {{ exceptions.raise_compiler_error("get_filtered_tenant_schemas: no tenant to process: " ~ (found | length) ~ " schema(s) match pattern '" ~ pattern ~ "' in database " ~ (database or target.database) ~ ", " ~ (usable | length) ~ " left after filters with table " ~ table_name ~ ". Hint: check tenant_schema_pattern, the filters, and that the tenants were loaded.") }}
+        {%- set source = ("tenant_registry " ~ registry.relation) if registry else ("pattern " ~ (pattern | tojson)) -%}
+        {%- set msg -%}
+            get_filtered_tenant_schemas: no tenant to process: {{ found | length }} schema(s) match {{ source }} in database {{ database or target.database }}, {{ usable | length }} left after filters with table {{ table_name }}. Hint: check tenant_schema_pattern (or tenant_registry), the filters, and that the tenants were loaded.
+        {%- endset -%}
+        {{ exceptions.raise_compiler_error(msg) }}
     {%- endif -%}
     {{ return(usable) }}
 {% endmacro %}
@@ -53,9 +59,10 @@
     {{ exceptions.warn(msg ~ " (skipped; " ~ setting ~ ": warn)") }}
 {% endmacro %}
 
-{% macro _apply_globs(tenants, globs, setting, keep) %}
-    {#- Keep (or drop) tenants matching any glob. A glob that matches no discovered tenant is an
-        error: a typo in a filter must not silently build a different table. -#}
+{% macro _apply_globs(tenants, globs, setting, keep, unknown='warn') %}
+    {#- Keep (or drop) tenants matching any glob. A keep-glob that matches no discovered tenant (a
+        typo, an offboarded customer) warns, or stops the run with `unknown` 'error'; a drop-glob that
+        matches nothing changes nothing and is fine. -#}
     {%- set matched = {} -%}
     {%- set out = [] -%}
     {%- set flags = modules.re.IGNORECASE + modules.re.DOTALL -%}
@@ -73,15 +80,17 @@
     {%- endfor -%}
     {%- set unmatched = [] -%}
     {%- for g in globs if g not in matched -%}{%- do unmatched.append(g) -%}{%- endfor -%}
-    {%- if unmatched -%}
+    {%- if unmatched and keep -%}
         {%- set names = tenants | map(attribute='name') | list -%}
         {%- set msg -%}
             get_filtered_tenant_schemas: tenant_processing.{{ setting }} names tenants that do not exist: {{ unmatched | join(', ') }}.
             {{- ' ' ~ (names | length) }} tenant(s) exist (pattern '{{ var('tenant_schema_pattern', 'tenant_*') }}'):
             {{- ' ' ~ (names[:10] | join(', ')) ~ (', ... ' ~ names[-1] if names | length > 10 else '') }}.
-            {{- ' ' }}Hint: use one of these names, or a glob such as tenant_a*.
         {%- endset -%}
-        {{ exceptions.raise_compiler_error(msg) }}
+        {%- if unknown == 'error' -%}
+            {{ exceptions.raise_compiler_error(msg ~ " Hint: use one of these names, or a glob such as tenant_a*.") }}
+        {%- endif -%}
+        {{ exceptions.warn(msg ~ " (ignored; tenant_processing.unknown_filter_entry: warn)") }}
     {%- endif -%}
     {{ return(out) }}
 {% endmacro %}

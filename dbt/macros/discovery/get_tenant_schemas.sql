@@ -1,17 +1,97 @@
 {% macro get_tenant_schemas(table_name='users', pattern=none, database=none) %}
-    {#- Every schema whose name matches the tenant pattern (in `database`, default the target's),
-        with whether it has `table_name`, whether we may read it, and its columns: one metadata
-        query, whatever the tenant count. Returns a list of {name, has_table, readable,
-        columns_json} in name order; [] at parse time.
+    {#- Every tenant schema (in `database`, default the target's), with whether it has `table_name`,
+        whether we may read it, and its columns: one metadata query per pattern, whatever the tenant
+        count. Tenants are the schemas matching var `tenant_schema_pattern` (a glob or a list of
+        globs), or with var `tenant_registry` ({relation, column, where}) the names a registry table
+        lists. System schemas (pg_*, information_schema), the schemas this project builds into and
+        the harness's own (harness_truth) are never tenants. Returns a list of {name, has_table,
+        readable, columns_json} in name order; [] at parse time.
         With var `offline_tenants` ({names: [...], columns: [[name, type], ...]}) no query is made:
         for compiling without a database (e.g. for Redshift, offline). -#}
     {%- if not execute -%}{{ return([]) }}{%- endif -%}
+    {%- set registry = var('tenant_registry', none) -%}
     {%- set offline = var('offline_tenants', none) -%}
-    {%- if offline is not none -%}
-        {{ return(multitenant_analytics._offline_tenant_schemas(offline, pattern)) }}
+    {%- if pattern is none -%}
+        {%- set pattern = '*' if registry else var('tenant_schema_pattern', 'tenant_*') -%}
     {%- endif -%}
-    {%- set pattern = pattern or var('tenant_schema_pattern', 'tenant_*') -%}
-    {{ return(adapter.dispatch('get_tenant_schemas', 'multitenant_analytics')(table_name, pattern, database or target.database)) }}
+    {%- set found = {} -%}
+    {%- for p in multitenant_analytics._tenant_patterns(pattern) -%}
+        {%- if offline is not none -%}
+            {%- set batch = multitenant_analytics._offline_tenant_schemas(offline, p) -%}
+        {%- else -%}
+            {%- set batch = adapter.dispatch('get_tenant_schemas', 'multitenant_analytics')(table_name, p, database or target.database) -%}
+        {%- endif -%}
+        {%- for t in batch if t.name not in found -%}{%- do found.update({t.name: t}) -%}{%- endfor -%}
+    {%- endfor -%}
+    {%- set listed = multitenant_analytics._registry_tenants(registry, found, database) if registry else none -%}
+    {%- set reserved = multitenant_analytics._non_tenant_schemas() -%}
+    {%- set tenants = [] -%}
+    {%- for name in found.keys() | sort(case_sensitive=true) -%}
+        {%- if name[:3] | lower != 'pg_' and name not in reserved and (listed is none or name in listed) -%}
+            {%- do tenants.append(found[name]) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(tenants) }}
+{% endmacro %}
+
+{% macro _tenant_patterns(pattern) %}
+    {#- var tenant_schema_pattern as a list of globs: one glob, or a non-empty list of them. -#}
+    {%- set patterns = [pattern] if pattern is string else pattern -%}
+    {%- if patterns is not iterable or patterns is mapping or patterns | length == 0 or patterns | reject('string') | list | length > 0 -%}
+        {%- set msg -%}
+            get_tenant_schemas: tenant_schema_pattern must be a glob or a non-empty list of globs, got {{ pattern | tojson }}. Hint: "tenant_*" or ["tenant_*", "cust_*"].
+        {%- endset -%}
+        {{ exceptions.raise_compiler_error(msg) }}
+    {%- endif -%}
+    {{ return(patterns) }}
+{% endmacro %}
+
+{% macro _non_tenant_schemas() %}
+    {#- Schemas that are never tenants whatever the pattern: information_schema, the harness's truth,
+        and every schema this project builds into (the target schema, custom schemas, test audit).
+        pg_* names are left out by get_tenant_schemas: PostgreSQL reserves the prefix for itself. -#}
+    {%- set out = {'information_schema': true, 'harness_truth': true} -%}
+    {%- for s in [target.schema, target.schema ~ '_dbt_test__audit'] -%}
+        {%- do out.update({s: true, s | lower: true}) -%}
+    {%- endfor -%}
+    {%- for node in graph.nodes.values() if node.resource_type in ['model', 'seed', 'snapshot'] and node.schema -%}
+        {%- do out.update({node.schema: true, node.schema | lower: true}) -%}
+    {%- endfor -%}
+    {{ return(out) }}
+{% endmacro %}
+
+{% macro _registry_tenants(registry, found, database) %}
+    {#- The tenant names var tenant_registry's table lists: {relation: "public.customers", column:
+        "schema_name", where: "active"} (`where`, optional, is SQL the project writes). Names without a
+        schema are reported (a warning; tenant_processing.unknown_filter_entry: error stops). -#}
+    {%- if registry is not mapping or not registry.get('relation') or not registry.get('column') -%}
+        {%- set msg -%}
+            get_tenant_schemas: tenant_registry must be a mapping with relation and column, got {{ registry | tojson }}. Hint: {relation: "public.customers", column: "schema_name"}.
+        {%- endset -%}
+        {{ exceptions.raise_compiler_error(msg) }}
+    {%- endif -%}
+    {%- set unknown = [] -%}
+    {%- for key in registry if key not in ['relation', 'column', 'where'] -%}{%- do unknown.append(key) -%}{%- endfor -%}
+    {%- if unknown -%}
+        {{ exceptions.raise_compiler_error("get_tenant_schemas: unknown tenant_registry key(s) " ~ (unknown | join(', ')) ~ ". Hint: relation, column, where.") }}
+    {%- endif -%}
+    {%- set parts = [] -%}
+    {%- for part in registry.relation.split('.') -%}{%- do parts.append(multitenant_analytics._quote_ident(part)) -%}{%- endfor -%}
+    {%- set query -%}
+        select distinct cast(registry.{{ multitenant_analytics._quote_ident(registry.column) }} as varchar(256)) as tenant
+        from {{ parts | join('.') }} as registry
+        where registry.{{ multitenant_analytics._quote_ident(registry.column) }} is not null
+        {%- if registry.get('where') %} and ({{ registry.where }}){% endif %}
+    {%- endset -%}
+    {%- set listed = {} -%}
+    {%- for name in run_query(query).columns[0].values() -%}{%- do listed.update({name: true}) -%}{%- endfor -%}
+    {%- set absent = [] -%}
+    {%- for name in listed.keys() | sort(case_sensitive=true) if name not in found -%}{%- do absent.append(name) -%}{%- endfor -%}
+    {%- if absent -%}
+        {%- set cfg = multitenant_analytics.tenant_config() -%}
+        {%- do multitenant_analytics._skip_or_stop(absent, "tenant_registry " ~ registry.relation ~ " lists " ~ (absent | length) ~ " tenant(s) with no schema: ", 'unknown_filter_entry', cfg.unknown_filter_entry, "drop them from the registry (or its `where`), or create their schemas.") -%}
+    {%- endif -%}
+    {{ return(listed) }}
 {% endmacro %}
 
 {% macro default__get_tenant_schemas(table_name, pattern, database) %}

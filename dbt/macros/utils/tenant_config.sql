@@ -4,7 +4,7 @@
     {%- set defaults = {
         'batch_size': 50, 'max_tenant_limit': 2000, 'enable_tenant_filter': false,
         'filtered_tenants': [], 'include_tenants': [], 'exclude_tenants': [], 'missing_table': 'warn',
-        'unreadable_tenant': 'error',
+        'unreadable_tenant': 'error', 'unknown_filter_entry': 'warn',
         'parallel_group_size': 100,
     } -%}
     {%- set given = var('tenant_processing', {}) -%}
@@ -28,7 +28,7 @@
             {{ exceptions.raise_compiler_error("tenant_config: tenant_processing." ~ key ~ " must be a list, got " ~ (cfg[key] | tojson) ~ ". Hint: [\"tenant_a\", \"tenant_b*\"].") }}
         {%- endif -%}
     {%- endfor -%}
-    {%- for key in ['missing_table', 'unreadable_tenant'] if cfg[key] not in ['warn', 'error'] -%}
+    {%- for key in ['missing_table', 'unreadable_tenant', 'unknown_filter_entry'] if cfg[key] not in ['warn', 'error'] -%}
         {{ exceptions.raise_compiler_error("tenant_config: tenant_processing." ~ key ~ " must be 'warn' or 'error', got " ~ (cfg[key] | tojson) ~ ".") }}
     {%- endfor -%}
     {%- do return(cfg) -%}

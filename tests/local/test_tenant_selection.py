@@ -1,0 +1,66 @@
+"""Tenant selection for real SaaS naming: several patterns, a registry table, system and harness
+schemas never tenants, include entries naming no tenant warn (or stop, by config)."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from tenant_harness.errors import DbtRunError
+
+pytestmark = pytest.mark.local
+
+NAMES = ("acme", "globex", "initech", "Umbrella Corp", "cust_0042", "staging")
+
+
+def built_tenants(db, project, **vars) -> list[str]:
+    result = project.run("all_users", vars=vars)
+    project.last_warnings = result.warnings
+    return sorted((r[0] for r in query(db, "select distinct tenant_id from analytics.all_users")), key=str.encode)
+
+
+def query(db, sql: str) -> list[tuple]:
+    with psycopg.connect(db.conninfo) as conn:
+        cur = conn.execute(sql)
+        return cur.fetchall() if cur.description else []
+
+
+@pytest.mark.tenants(tenant_names=NAMES, rows=3)
+def test_a_list_of_patterns_selects_tenants_without_a_common_prefix(tenant_database, dbt_project):
+    got = built_tenants(tenant_database, dbt_project, tenant_schema_pattern=["acme", "globex", "umbrella*", "cust_*"])
+    assert got == ["Umbrella Corp", "acme", "cust_0042", "globex"]
+    with pytest.raises(DbtRunError, match="tenant_schema_pattern must be a glob or a non-empty list"):
+        dbt_project.run("all_users", vars={"tenant_schema_pattern": []})
+
+
+@pytest.mark.tenants(tenant_names=NAMES, rows=3)
+def test_star_never_selects_system_target_or_harness_schemas(tenant_database, dbt_project):
+    # public holds a users table too (noise, like staging): excluded by name, the way a team would.
+    query(tenant_database, "create table public.users (like acme.users)")
+    select = {"tenant_schema_pattern": "*", "tenant_processing": {"exclude_tenants": ["staging", "public"]}}
+    built_tenants(tenant_database, dbt_project, **select)  # the target schema now exists and holds tables
+    got = built_tenants(tenant_database, dbt_project, **select)
+    assert got == sorted(set(NAMES) - {"staging"}, key=str.encode)
+    # Every other schema here lacks a users table: had one counted as a tenant (pg_catalog, pg_toast,
+    # information_schema, the target schema analytics, harness_truth), it would be warned about.
+    assert [w for w in dbt_project.last_warnings if "have no table users" in w] == []
+
+
+@pytest.mark.tenants(tenant_names=NAMES, rows=3)
+def test_tenants_from_a_registry_table(tenant_database, dbt_project):
+    query(tenant_database, "create table public.customers (schema_name text, active boolean)")
+    query(
+        tenant_database,
+        "insert into public.customers values ('acme', true), ('globex', true), ('Umbrella Corp', true), "
+        "('cust_0042', true), ('initech', false), ('hooli', true), (null, true)",
+    )
+    registry = {"relation": "public.customers", "column": "schema_name", "where": "active"}
+    got = built_tenants(tenant_database, dbt_project, tenant_registry=registry)
+    assert got == ["Umbrella Corp", "acme", "cust_0042", "globex"]  # not initech (inactive), not staging
+    # hooli is listed but has no schema (offboarded): a warning naming it, or an error by config.
+    assert any("hooli" in w and "no schema" in w for w in dbt_project.last_warnings)
+    with pytest.raises(DbtRunError, match="lists 1 tenant\\(s\\) with no schema: hooli"):
+        dbt_project.run("all_users", vars={"tenant_registry": registry,
+                                           "tenant_processing": {"unknown_filter_entry": "error"}})  # fmt: skip
+    with pytest.raises(DbtRunError, match="tenant_registry must be a mapping with relation and column"):
+        dbt_project.run("all_users", vars={"tenant_registry": {"relation": "public.customers"}})
