@@ -204,7 +204,7 @@ def _prepare_database(server: Server, config: HarnessConfig) -> str:
 def _generate(endpoint: Endpoint, database: str, config: HarnessConfig, *, replace: bool = False):
     names = DEMO_TENANTS if config.tenants == 3 else config.tenants
     return generate_tenants(
-        endpoint.conninfo(database), names, config.rows, config.seed,
+        endpoint.conninfo(database), names, config.rows, config.seed, tables=config.tables or None,
         replace=replace, progress=config.tenants > 500 and console.is_terminal,
     )  # fmt: skip
 

@@ -8,6 +8,7 @@ a password comes from the environment (``TENANT_HARNESS_DSN`` or ``PGPASSWORD``)
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -15,6 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .dataset import TableSpec, table_specs
 from .errors import ConfigError
 from .server import redact_dsn
 
@@ -49,6 +51,7 @@ class HarnessConfig:
     database: str = "multitenant_analytics"
     schema: str = "analytics"
     project_dir: Path | None = None
+    tables: tuple[TableSpec, ...] = ()  # the generator's tables ([[harness.tables]]); () = users
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -131,6 +134,7 @@ class HarnessConfig:
         """The settings with any password in the DSN masked, for printing."""
         out = asdict(self)
         out.pop("sources")
+        out["tables"] = tuple(t.name for t in self.tables)
         if self.dsn:
             out["dsn"] = redact_dsn(self.dsn)
         return out
@@ -177,6 +181,12 @@ def _where(name: str, source: str, file: str) -> str:
 
 def _coerce(name: str, raw: Any, annotation: str, where: str) -> Any:
     try:
+        if name == "tables":
+            if isinstance(raw, str):  # from the environment: JSON
+                raw = json.loads(raw)
+            if not isinstance(raw, (list, tuple)):
+                raise ValueError
+            return table_specs(raw)
         if name in _LISTS:
             if isinstance(raw, str):
                 return tuple(part.strip() for part in raw.split(",") if part.strip())
@@ -192,6 +202,14 @@ def _coerce(name: str, raw: Any, annotation: str, where: str) -> Any:
         if not isinstance(raw, str):
             raise ValueError
     except ValueError as exc:
-        kind = "a list of names" if name in _LISTS else "a whole number" if "int" in annotation else "text"
+        kind = (
+            "a list of table specs"
+            if name == "tables"
+            else "a list of names"
+            if name in _LISTS
+            else "a whole number"
+            if "int" in annotation
+            else "text"
+        )
         raise ConfigError(f"{name} must be {kind}, got {raw!r} (from {where}).") from exc
     return raw

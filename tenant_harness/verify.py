@@ -166,7 +166,7 @@ def _model_checks(conn, spec: ModelSpec, *, schema: str, selection: Selection, e
     schemas = _schemas_with_table(conn, spec.source_table, engine)
     registry_names = _registry_names(conn, selection.registry) if selection.registry is not None else None
     selected = selection.select(schemas, registry_names=registry_names, project_schemas={schema, model_schema})
-    selected_sql = sql.SQL(", ").join(map(sql.Literal, selected)) if selected else sql.SQL("null")
+    selected_sql = _name_set(selected, engine)
     has_truth = relation_exists(conn, "tenant_rows", schema=TRUTH_SCHEMA)
     truth = sql.SQL("select tenant_id, expected_rows from {} where table_name = {} and tenant_id in ({})").format(
         sql.Identifier(TRUTH_SCHEMA, "tenant_rows"), sql.Literal(spec.source_table), selected_sql
@@ -232,6 +232,14 @@ def _model_checks(conn, spec: ModelSpec, *, schema: str, selection: Selection, e
         text = query.as_string(conn)
         out.append(_run_query(conn, check, description, text, sample, where=f"model {spec.model}", model=spec.model))
     return out
+
+
+def _name_set(names: list[str], engine: str) -> sql.Composable:
+    """``names`` for ``x in (...)``: a subquery over an array on PostgreSQL (planned as a hash, where a
+    literal list of 10,000 names is compared one by one per row), a literal list elsewhere."""
+    if engine == "postgres":
+        return sql.SQL("select unnest(cast({} as text[]))").format(sql.Literal(list(names)))
+    return sql.SQL(", ").join(map(sql.Literal, names)) if names else sql.SQL("null")
 
 
 def _schemas_with_table(conn, table: str, engine: str) -> dict[str, bool]:
