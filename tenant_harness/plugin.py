@@ -8,6 +8,7 @@ the ini option ``tenant_harness_skip_unavailable = true``.
 Markers (registered here):
     @pytest.mark.tenants(n=100, rows=20, seed=7, jitter=0.3, null_id_every=10)
     @pytest.mark.tenants(tenant_names=("Tenant_A", 'tenant_x"y'), rows=3)
+    @pytest.mark.tenants(tenant_names=("acme", "globex"), tables=[orders_spec, "users"])
         the tenant set the ``tenant_database`` fixture clones (default: the seed's tenant_a..c x 2)
     local, redshift, scale: where a test runs (see ``pytest --markers``)
 
@@ -41,7 +42,7 @@ from .templates import TemplateFactory, TenantDatabase, TenantSet
 __all__ = ["TemplateFactory", "TenantDatabase", "TenantSet", "dbt_project_factory", "tenant_database_factory"]
 
 _MARKERS = (
-    "tenants(n, rows, seed, jitter, null_id_every, tenant_names): the tenant set tenant_database clones",
+    "tenants(n, rows, seed, jitter, null_id_every, tenant_names, tables): the tenant set tenant_database clones",
     "local: runs on this machine against a local PostgreSQL (embedded by default, or TENANT_HARNESS_DSN)",
     "redshift: runs against a real Amazon Redshift cluster (needs TENANT_HARNESS_REDSHIFT_* settings)",
     "scale: large tenant counts (thousands of schemas)",

@@ -15,7 +15,7 @@ import psycopg
 
 from .database import create_database, drop_database
 from .endpoint import Endpoint
-from .tenants import DEMO_TENANTS, DatasetTruth, generate_tenants
+from .tenants import DEMO_TENANTS, DatasetTruth, TableSpec, generate_tenants, table_specs
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,11 @@ class TenantSet:
     jitter: float = 0.0
     null_id_every: int = 0
     tenant_names: tuple[str, ...] | None = None  # explicit schema names instead of n
+    tables: tuple[TableSpec, ...] = ()  # the tables each tenant gets (specs or toml-style mappings); () = users
+
+    def __post_init__(self):
+        if self.tables:
+            object.__setattr__(self, "tables", table_specs(self.tables))
 
     @property
     def template_name(self) -> str:
@@ -92,7 +97,7 @@ class TemplateFactory:
             self.created.append(name)
             self.truths[spec] = generate_tenants(
                 self.endpoint.conninfo(name), spec.names, spec.rows, spec.seed,
-                jitter=spec.jitter, null_id_every=spec.null_id_every,
+                jitter=spec.jitter, null_id_every=spec.null_id_every, tables=spec.tables or None,
             )  # fmt: skip
         return spec.template_name, self.truths[spec]
 

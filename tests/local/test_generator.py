@@ -75,3 +75,13 @@ def _value(column, row, domain):
     from tenant_harness.dataset import value
 
     return value(column, row.n, row.messy, domain)
+
+
+@pytest.mark.tenants(tenant_names=("acme", "globex", "initech"), rows=6, tables=[ORDERS, "users"])
+def test_the_tenants_marker_takes_table_specs(tenant_database):
+    truth = tenant_database.truth
+    assert [t.table for t in truth.tables] == ["orders", "users"]
+    assert truth.table("orders").kept_by_tenant == {"acme": 6, "globex": 6, "initech": 6}
+    with psycopg.connect(tenant_database.conninfo) as conn:
+        count = conn.execute("select count(*) from initech.orders where coupon is not null").fetchone()[0]
+    assert count == truth.table("orders").tenants[2].source_rows  # initech's drift: the extra column
