@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from tenant_harness.cli import main
 from tenant_harness.verify import ModelSpec, VerificationError, run_checks
+from tests.suites import model_checks
 
 pytestmark = [pytest.mark.local, pytest.mark.tenants(n=5, rows=4, seed=3)]
 EXCLUDE = {"tenant_processing": {"exclude_tenants": ["tenant_e"]}}
@@ -46,6 +47,16 @@ def test_any_model_key_and_tenant_column(tenant_database, dbt_project):
     assert {c.name for c in checks} == {"counts_match_truth", "tenants_all_present", "no_unselected_tenants",
                                         "unique_key", "keys_not_null"}  # fmt: skip
     assert {c.status for c in checks} == {"pass"} and {c.model for c in checks} == {"people"}
+
+    # The suites' assertions take the same arguments.
+    def q(text):
+        with psycopg.connect(tenant_database.conninfo) as conn:
+            return conn.execute(text).fetchall()
+
+    users = tenant_database.truth.table("users")
+    model_checks.counts_equal_truth(q, "analytics.people", users, tenant_column="org")
+    model_checks.every_selected_tenant_once(q, "analytics.people", users, tenant_column="org")
+    model_checks.unique_key(q, "analytics.people", ["person_id"], tenant_column="org")
     execute(tenant_database, "insert into analytics.people select * from analytics.people limit 1")
     assert statuses(run_checks(tenant_database.conninfo, models=[spec], sql_dir=None))["unique_key"] == "fail"
 

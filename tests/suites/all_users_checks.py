@@ -1,5 +1,6 @@
 """The assertions about a built all_users, shared by the local (PostgreSQL) and Redshift suites so
-both engines are held to the same truth. ``query`` runs SQL on the engine and returns tuples."""
+both engines are held to the same truth: model_checks' assertions for any model, applied to all_users,
+and its own cleaning rules. ``query`` runs SQL on the engine and returns tuples."""
 
 from __future__ import annotations
 
@@ -7,14 +8,15 @@ from collections.abc import Callable, Sequence
 
 from tenant_harness.tenants import DatasetTruth, TenantSpec, expected_all_users
 
+from . import model_checks
+
 Query = Callable[[str], list[tuple]]
 COLUMNS = ("tenant_id, user_id, email, first_name, last_name, registration_date, last_login_date, "
            "account_status, subscription_tier, created_at, updated_at")  # fmt: skip
 
 
 def counts_equal_truth(query: Query, table: str, truth: DatasetTruth) -> None:
-    counts = dict(query(f"select tenant_id, count(*) from {table} group by 1"))
-    assert counts == {name: kept for name, kept in truth.kept_by_tenant.items() if kept}
+    model_checks.counts_equal_truth(query, table, truth.table("users"))
 
 
 def rows_equal_python_truth(query: Query, table: str, seed: int, specs: Sequence[TenantSpec]) -> None:
@@ -23,10 +25,8 @@ def rows_equal_python_truth(query: Query, table: str, seed: int, specs: Sequence
 
 
 def no_duplicates_and_every_tenant_once(query: Query, table: str, truth: DatasetTruth) -> None:
-    dupes = query(f"select tenant_id, user_id from {table} group by 1, 2 having count(*) > 1")
-    assert dupes == []
-    tenants = sorted(r[0] for r in query(f"select distinct tenant_id from {table}"))
-    assert tenants == sorted(t.name for t in truth.tenants if t.kept_rows)
+    model_checks.unique_key(query, table, ["user_id"])
+    model_checks.every_selected_tenant_once(query, table, truth.table("users"))
 
 
 def values_are_clean(query: Query, table: str) -> None:
