@@ -51,11 +51,11 @@ def database(tenant_server):
 
 @pytest.fixture(scope="module")
 def dbt(database, tmp_path_factory):
-    """This dbt project bound to the database, its package installed."""
+    """This dbt project bound to the database. The harness writes its profile and installs the
+    package (dbt deps) on first use: the project needs no profiles.yml of its own."""
     endpoint, name, _ = database
     with DbtProject(env=endpoint.dbt_env(name), project_dir=HERE, work_dir=tmp_path_factory.mktemp("dbt"),
                     quiet=True) as project:  # fmt: skip
-        project.invoke("deps")
         yield project
 
 
