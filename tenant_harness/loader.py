@@ -37,6 +37,7 @@ from .dataset import (
 from .errors import ConfigError
 
 _NULL = "\\N"
+_MEMO_LIMIT = 200_000  # memoised row tails per table layout: tenants of up to 100,000 rows, bounded memory
 TRUTH_TABLE = sql.Identifier(TRUTH_SCHEMA, "tenant_rows")
 TRUTH_COLUMNS = ("table_name", "tenant_id", "source_rows", "expected_rows")
 
@@ -215,7 +216,9 @@ def _copy_block(layout: Layout, data: list[SourceRow], domain: str) -> str:
             continue
         tail = cache.get((n, messy))
         if tail is None:
-            tail = cache[(n, messy)] = sep + "\t".join(_copy_text(value(c, n, messy, domain)) for c in static) + "\n"
+            tail = sep + "\t".join(_copy_text(value(c, n, messy, domain)) for c in static) + "\n"
+            if len(cache) < _MEMO_LIMIT:
+                cache[(n, messy)] = tail
         append(heads[messy].format(n) + tail)
     return "".join(lines)
 
