@@ -10,6 +10,7 @@ it has provided an engine, makes that an error instead).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shlex
 import shutil
@@ -23,6 +24,14 @@ from tenant_harness.server import DockerServer, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGES_SCRIPT = REPO / "docker" / "images.sh"
+
+# Without the 'docker' extra the modules here cannot be imported: leave them out of the collection
+# (so `pytest -m local` works with the 'test' extra alone), unless the suite is required.
+MISSING = [m for m in ("docker", "testcontainers", "pytest_docker") if importlib.util.find_spec(m) is None]
+if MISSING:
+    if os.environ.get("TENANT_HARNESS_DOCKER_REQUIRED") == "1":
+        raise pytest.UsageError(f"docker suite required, but {MISSING} missing. Hint: pip install -e '.[docker]'")
+    collect_ignore_glob = ["test_*.py"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
