@@ -482,6 +482,10 @@ def _print_counts(conninfo: str, schema: str, expected: dict[str, int], limit: i
     console.print(table)
 
 
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
+
+
 @contextlib.contextmanager
 def _errors():
     """Print harness errors as one clear line and exit 1; Ctrl-C exits 130 after cleanup ran."""
@@ -489,6 +493,16 @@ def _errors():
         yield
     except (HarnessError, DbtRunError) as exc:
         _fail(exc)
+    except psycopg.OperationalError as exc:
+        # libpq never repeats a password; its first line says what failed and where.
+        _fail(
+            f"cannot reach the database: {_first_line(exc)}. Hint: is the server running? Check --dsn / "
+            "TENANT_HARNESS_DSN, or start one with `tenant-harness up`."
+        )
+    except psycopg.errors.UndefinedTable as exc:
+        _fail(f"{_first_line(exc)}. Hint: build the models first (`tenant-harness run`), or check --schema.")
+    except psycopg.Error as exc:
+        _fail(f"the database refused a statement: {_first_line(exc)}.")
     except KeyboardInterrupt:
         console.print("interrupted", style="yellow")
         if _terminated:

@@ -95,12 +95,26 @@ def wait_until_ready(conninfo: str, *, timeout: float = _READY_TIMEOUT_S, proc=N
 
 
 def redact_dsn(dsn: str) -> str:
-    """``dsn`` with its password masked, for messages; a DSN that cannot be parsed is masked as text."""
+    """``dsn`` with its password masked, for messages. A DSN that cannot be parsed, or that looks
+    split by a raw ``@``, ``/`` or ``:`` in its password (see _misparsed), is not shown at all: where
+    the password ends cannot be told."""
     try:
-        has_password = bool(conninfo_to_dict(dsn).get("password"))
+        params = conninfo_to_dict(dsn)
     except psycopg.ProgrammingError:
-        return _mask_password_text(dsn)
-    return make_conninfo(dsn, password="****") if has_password else dsn
+        return UNSHOWN_DSN
+    if _misparsed(params):
+        return UNSHOWN_DSN
+    return make_conninfo(dsn, password="****") if params.get("password") else dsn
+
+
+UNSHOWN_DSN = "<DSN not shown: it may hold a password>"
+
+
+def _misparsed(params: dict) -> bool:
+    """Whether a parsed DSN looks like a password with a raw ``@``, ``/`` or ``:`` was split into
+    other fields (an ``@`` outside the password, a port that is not a number)."""
+    port = str(params.get("port") or "5432")
+    return any("@" in str(v) for k, v in params.items() if k != "password") or not port.replace(",", "").isdigit()
 
 
 def _redact_text(text: str, conninfo: str) -> str:

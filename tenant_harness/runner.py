@@ -225,7 +225,7 @@ class DbtProject:
         self.target = target
         self.quiet = quiet
         self._owns_work_dir = work_dir is None
-        self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="tenant-harness-dbt-"))
+        self.work_dir = Path(work_dir) if work_dir else _new_work_dir()
 
     def close(self) -> None:
         """Remove the generated profiles.yml, and the private target/ and logs/ folder if this
@@ -318,6 +318,44 @@ class DbtProject:
     def compile(self, *select: str, **kw) -> DbtResult:
         """``dbt compile`` (optionally ``--select``)."""
         return self.invoke("compile", *_select(select), **kw)
+
+
+_WORK_PREFIX = "tenant-harness-dbt-"
+_OWNER_FILE = "owner"
+
+
+def _new_work_dir() -> Path:
+    """A private folder for dbt's target/ and logs/, marked with its owner (pid and start time)."""
+    reap_work_dirs()
+    path = Path(tempfile.mkdtemp(prefix=_WORK_PREFIX))
+    (path / _OWNER_FILE).write_text(f"{os.getpid()} {_started(os.getpid())}")
+    return path
+
+
+def reap_work_dirs(root: str | os.PathLike | None = None) -> list[Path]:
+    """Remove the dbt work folders of harness processes that died without cleaning up (killed
+    outright, e.g. SIGKILL), as the server folders are; run whenever a new one is made."""
+    reaped = []
+    for folder in Path(root or tempfile.gettempdir()).glob(_WORK_PREFIX + "*"):
+        try:
+            pid, started = (folder / _OWNER_FILE).read_text().split()
+            if _started(int(pid)) == float(started):
+                continue  # its owner still runs
+        except (OSError, ValueError):
+            continue  # not marked (yet): leave it
+        shutil.rmtree(folder, ignore_errors=True)
+        reaped.append(folder)
+    return reaped
+
+
+def _started(pid: int) -> float | None:
+    """When process ``pid`` started (None if it does not run): a pid can be reused by another."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
 
 
 def _use_colors() -> str:

@@ -7,7 +7,7 @@ import os
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from ..endpoint import Endpoint, Server, _mask_password_text, redact_dsn, wait_until_ready
+from ..endpoint import Endpoint, Server, _misparsed, wait_until_ready
 from ..errors import ServerStartError
 
 
@@ -17,17 +17,26 @@ class ExistingServer(Server):
     kind = "dsn"
 
     def __init__(self, *, dsn: str):
-        hint = "Hint: use postgresql://user@host:port/dbname (password in PGPASSWORD) or 'host=... port=...'."
+        hint = (
+            "Hint: use postgresql://user@host:port/dbname with the password in PGPASSWORD, or "
+            "percent-encode the password's special characters (% as %25, @ as %40, / as %2F, space as %20)."
+        )
+        # Neither the DSN nor the parser's message is shown: both can hold the password, or part of it.
         try:
             params = conninfo_to_dict(dsn)
-        except psycopg.ProgrammingError as exc:
+        except psycopg.ProgrammingError:
+            raise ServerStartError(f"cannot parse the DSN (not shown: it may hold a password). {hint}") from None
+        if _misparsed(params):
             raise ServerStartError(
-                f"cannot parse the DSN {redact_dsn(dsn)!r}: {_mask_password_text(str(exc).strip())}. {hint}"
-            ) from None  # the cause's text would repeat the DSN, password included
+                f"the DSN has an '@' outside its password or a port that is not a number (not shown: it may "
+                f"hold a password). {hint}"
+            )
         try:
             port = int(params.get("port") or 5432)
         except ValueError:
-            raise ServerStartError(f"the DSN's port must be a number, got {params.get('port')!r}. {hint}") from None
+            raise ServerStartError(
+                f"the DSN's port is not a number (not shown: it may hold a password). {hint}"
+            ) from None
         self.endpoint = Endpoint(
             host=str(params.get("host") or "localhost"),
             port=port,

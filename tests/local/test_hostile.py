@@ -8,6 +8,7 @@ import re
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -274,3 +275,100 @@ def test_row_level_security_the_role_does_not_bypass_makes_a_tenant_unreadable(t
     assert any("tenant_c" in w for w in result.warnings)
     counts = dict(run_sql(admin, "select tenant_id, count(*) from analytics.all_users group by 1"))
     assert counts == {"tenant_a": 2, "tenant_b": 2}
+
+
+@pytest.mark.tenants(n=6, rows=2)
+def test_a_failing_batch_names_the_tenant_that_breaks_it(tenant_database, dbt_project):
+    conninfo = tenant_database.conninfo
+    dbt_project.run("all_users")
+    before = run_sql(conninfo, "select tenant_id, user_id from analytics.all_users order by 1, 2")
+    columns = "email, first_name, last_name, registration_date, last_login_date, account_status, subscription_tier"
+    run_sql(conninfo, "alter table tenant_c.users rename to users_data; create view tenant_c.users as select "
+            f"(user_id / (user_id - user_id))::bigint as user_id, {columns}, created_at, updated_at "
+            "from tenant_c.users_data")  # fmt: skip
+    with pytest.raises(
+        DbtRunError, match=r"tenant_union all_users: tenant tenant_c breaks batch 1/2: division by zero"
+    ):
+        dbt_project.run("all_users", full_refresh=True, vars={"tenant_processing": {"batch_size": 4}})
+    assert run_sql(conninfo, "select tenant_id, user_id from analytics.all_users order by 1, 2") == before
+
+
+@pytest.mark.tenants(n=3, rows=2)
+def test_a_batch_that_waits_too_long_for_a_lock_names_the_table_and_its_holder(tenant_database, dbt_project):
+    conninfo = tenant_database.conninfo
+    dbt_project.run("all_users")
+    before = run_sql(conninfo, "select tenant_id, user_id from analytics.all_users order by 1, 2")
+    with (
+        holding(conninfo + " application_name=blocker", "lock table tenant_b.users in access exclusive mode"),
+        pytest.raises(DbtRunError) as failed,
+    ):
+        dbt_project.run("all_users", full_refresh=True, vars={"performance": {"lock_timeout_seconds": 1}})
+    message = str(failed.value)
+    assert "batch 1/1 (tenants tenant_a, tenant_b, tenant_c) waited more than 1 s" in message, message
+    assert re.search(r"tenant_b\.users held by pid \d+ \(application 'blocker'", message), message
+    assert run_sql(conninfo, "select tenant_id, user_id from analytics.all_users order by 1, 2") == before
+
+
+@pytest.mark.tenants(n=3, rows=2)
+def test_a_batch_past_the_query_timeout_fails_naming_its_tenants(tenant_database, dbt_project):
+    conninfo = tenant_database.conninfo
+    run_sql(conninfo, "alter table tenant_a.users rename to users_data; create view tenant_a.users as "
+            "select * from tenant_a.users_data where pg_sleep(2) is not null")  # fmt: skip
+    with pytest.raises(DbtRunError) as failed:
+        dbt_project.run("all_users", vars={"performance": {"query_timeout_seconds": 1}})
+    message = str(failed.value)
+    assert "batch 1/1 (tenants tenant_a, tenant_b, tenant_c)" in message and "statement timeout" in message, message
+    assert "performance.query_timeout_seconds: 1 s" in message
+
+
+@pytest.mark.tenants(n=3, rows=2)
+def test_the_swap_waits_for_a_reader_at_most_the_lock_timeout_and_names_it(tenant_database, dbt_project):
+    conninfo = tenant_database.conninfo
+    dbt_project.run("all_users")
+    before = run_sql(conninfo, "select tenant_id, user_id from analytics.all_users order by 1, 2")
+    # A reader with a transaction open on the table: the swap must not queue every later reader behind it.
+    with (
+        holding(conninfo + " application_name=long_report", "select count(*) from analytics.all_users"),
+        pytest.raises(DbtRunError) as failed,
+    ):
+        dbt_project.run("all_users", full_refresh=True, vars={"performance": {"lock_timeout_seconds": 1}})
+    message = str(failed.value)
+    assert "waited more than 1 s (performance.lock_timeout_seconds) for a lock on" in message, message
+    assert re.search(r"held by pid \d+ \(application 'long_report', user \w+, idle in transaction", message), message
+    assert run_sql(conninfo, "select tenant_id, user_id from analytics.all_users order by 1, 2") == before
+    dbt_project.run("all_users", full_refresh=True)  # the reader gone, the next run swaps
+    assert _leftovers(conninfo) == []
+
+
+def test_a_killed_harness_leaves_no_dbt_work_folder_behind(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from tenant_harness.runner import DbtProject
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; from tenant_harness.runner import DbtProject; "
+         "print(DbtProject(env={}).work_dir, flush=True); time.sleep(600)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    folder = Path(child.stdout.readline().strip())
+    assert folder.is_dir()
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert folder.is_dir()  # killed outright: nothing of it ran
+    with DbtProject(env={}) as project:  # the next harness reaps it
+        assert not folder.exists()
+        assert project.work_dir.is_dir()  # and keeps its own
+    assert not project.work_dir.exists()
+
+
+@pytest.mark.tenants(n=3, rows=3, seed=14)
+def test_a_column_differing_only_by_case_is_read_with_a_warning_not_lost(tenant_database, dbt_project):
+    run_sql(tenant_database.conninfo, 'alter table tenant_b.users rename column email to "Email"')
+    result = dbt_project.run("all_users")
+    assert any("tenant_b" in w and "users.Email" in w and "only by case" in w for w in result.warnings), result.warnings
+    _rows_equal_truth(tenant_database)  # tenant_b's rows are all there, emails included
+    run_sql(tenant_database.conninfo, 'alter table tenant_c.users add column "EMAIL" text')
+    with pytest.raises(DbtRunError, match="tenant tenant_c's users has columns that differ only by case"):
+        dbt_project.run("all_users", full_refresh=True)

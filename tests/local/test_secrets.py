@@ -57,3 +57,20 @@ def test_a_dsn_that_cannot_be_used_is_reported_without_its_password(dsn):
     result = CliRunner().invoke(main, ["run"], env={"TENANT_HARNESS_DSN": dsn})
     assert result.exit_code == 1 and "DSN" in result.output
     assert "hunter2" not in result.output
+
+
+@pytest.mark.parametrize("special", ["%", " ", "'", '"', "@", "/", ":", "%zz"])
+@pytest.mark.parametrize("form", ["uri", "keyvalue", "quoted"])
+def test_no_part_of_a_password_is_shown_whatever_the_dsn_looks_like(special, form):
+    password = f"sekr{special}etzz"
+    dsn = {
+        "uri": f"postgresql://u:{password}@127.0.0.1:1/db",
+        "keyvalue": f"host=127.0.0.1 port=1 user=u password={password} dbname=db",
+        "quoted": f"host=127.0.0.1 port=1 user=u password='{password}' dbname=db",
+    }[form]
+    for args in (["run"], ["verify"], ["config"]):
+        result = CliRunner().invoke(main, args, env={"TENANT_HARNESS_DSN": dsn})
+        assert (
+            "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+        ), result.output
+        assert "sekr" not in result.output and "etzz" not in result.output, (args, result.output)

@@ -15,33 +15,41 @@
     {%- set target_relation = this.incorporate(type='table') -%}
     {%- set relations = multitenant_analytics._tenant_union_relations(target_relation) -%}
     {%- set build = multitenant_analytics._tenant_union_settings() -%}
+    {%- set tx = multitenant_analytics._tenant_union_transactions(pre_hooks) -%}
 
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
     {#- Under the lock: another run's staging is never dropped, its swap never overtaken. -#}
+    {% do multitenant_analytics._tenant_union_begin(tx) %}
     {% do multitenant_analytics.tenant_union_lock(target_relation, build.timeouts) %}
     {%- set existing_relation = multitenant_analytics._tenant_union_clear_leftovers(target_relation) -%}
-    -- `BEGIN` happens here; every batch commits on its own (bounded locks).
-    {{ run_hooks(pre_hooks, inside_transaction=True) }}
+    {% do multitenant_analytics._tenant_union_commit(tx) %}
 
+    -- `BEGIN` happens here; every batch commits on its own (bounded locks).
+    {% do multitenant_analytics._tenant_union_begin(tx) %}
+    {{ run_hooks(pre_hooks, inside_transaction=True) }}
     {%- set plan = multitenant_analytics._tenant_union_plan(build, existing_relation) -%}
-    {%- set staged = multitenant_analytics._tenant_union_build_staging(plan, build, relations) -%}
+    {%- set staged = multitenant_analytics._tenant_union_build_staging(plan, build, relations, tx) -%}
+
+    -- `BEGIN` happens here: the swap (or the delta), hooks, grants, docs and the run log commit at once.
+    {% do multitenant_analytics._tenant_union_begin(tx) %}
     {%- if plan.incremental -%}
         {%- set backup = multitenant_analytics._tenant_union_apply(existing_relation, plan, build, relations) -%}
     {%- else -%}
         {%- set backup = multitenant_analytics._tenant_union_swap(existing_relation, target_relation, build, relations) -%}
     {%- endif -%}
-
     {{ run_hooks(post_hooks, inside_transaction=True) }}
     {% set revoke = should_revoke(existing_relation, full_refresh_mode=not plan.incremental) %}
     {% do apply_grants(target_relation, config.get('grants'), should_revoke=revoke) %}
     {% do persist_docs(target_relation, model) %}
-    -- `COMMIT` happens here: the swap (or the applied delta), hooks, grants and docs at once.
-    {% do adapter.commit() %}
+    {%- set seconds = multitenant_analytics._tenant_union_record(target_relation, plan, build, staged) -%}
+    -- `COMMIT` happens here:
+    {% do multitenant_analytics._tenant_union_commit(tx) %}
 
     {% if backup is not none %}{% do adapter.drop_relation(backup) %}{% endif %}
     {% do multitenant_analytics.tenant_union_unlock(target_relation) %}
     {{ run_hooks(post_hooks, inside_transaction=False) }}
-    {% do multitenant_analytics._tenant_union_finish(target_relation, plan, build, staged) %}
+    {% do store_raw_result('main', message=('INSERT 0 ' ~ staged.rows), code='INSERT', rows_affected=staged.rows) %}
+    {{ log("tenant_union " ~ model.name ~ ": " ~ ("incremental, " if plan.incremental else "") ~ staged.rows ~ " rows from " ~ (plan.union.tenants | length) ~ " tenants in " ~ (seconds | round(2)) ~ " s", info=true) }}
     {{ return({'relations': [target_relation]}) }}
 {% endmaterialization %}
 
@@ -54,6 +62,46 @@
         'keys': make_intermediate_relation(relation, suffix='__tu_key_' ~ run[:12]),
         'backup': make_backup_relation(relation, 'table', suffix='__tu_bak_' ~ run[:12]),
     }) }}
+{% endmacro %}
+
+{% macro _tenant_union_transactions(pre_hooks) %}
+    {#- Which transaction the model's connection is in: {open, committed}. See _tenant_union_begin. -#}
+    {#- dbt's run_hooks sends a COMMIT before hooks outside the transaction, if there are any. -#}
+    {{ return(namespace(open=false, committed=(pre_hooks | rejectattr('transaction') | list | length > 0))) }}
+{% endmacro %}
+
+{% macro _tenant_union_begin(tx) %}
+    {#- Opens the next transaction; dbt's adapter.commit() (_tenant_union_commit) ends it. dbt's
+        begin() sends nothing on PostgreSQL: psycopg2 opens a transaction itself, but only the first
+        time; after dbt's COMMIT it takes itself to be in one still, so every later statement would
+        commit on its own, and the swap would not be atomic. So after the first COMMIT the BEGIN is
+        sent here (tenant_union_begin_sql), and dbt's bookkeeping still opens and commits it. -#}
+    {%- if not tx.open -%}
+        {%- if tx.committed -%}
+            {% do adapter.execute(multitenant_analytics.tenant_union_begin_sql(), auto_begin=True) %}
+        {%- endif -%}
+        {%- set tx.open = true -%}
+    {%- endif -%}
+{% endmacro %}
+
+{% macro _tenant_union_commit(tx) %}
+    {% do adapter.commit() %}
+    {%- set tx.open = false -%}
+    {%- set tx.committed = true -%}
+{% endmacro %}
+
+{% macro tenant_union_begin_sql() %}
+    {#- The statement that opens a transaction after dbt's first COMMIT on the connection, or ''
+        where dbt's own begin() does it. -#}
+    {{ return(adapter.dispatch('tenant_union_begin_sql', 'multitenant_analytics')()) }}
+{% endmacro %}
+
+{% macro default__tenant_union_begin_sql() %}
+    {{ return('select 1') }}
+{% endmacro %}
+
+{% macro postgres__tenant_union_begin_sql() %}
+    {{ return('begin') }}
 {% endmacro %}
 
 {% macro _tenant_union_settings() %}
@@ -127,7 +175,6 @@
             {% do adapter.drop_relation(found) %}
         {%- endif -%}
     {%- endfor -%}
-    {% do adapter.commit() %}
     {%- if existing.relation is none -%}
         {% do adapter.cache_dropped(relation) %}
     {%- else -%}
@@ -160,20 +207,21 @@
     }) }}
 {% endmacro %}
 
-{% macro _tenant_union_build_staging(plan, build, relations) %}
+{% macro _tenant_union_build_staging(plan, build, relations, tx) %}
     {#- Every batch into the staging table, each its own statement and transaction (one
         transaction over every tenant table runs out of lock slots). Returns {rows, batch_stats}. -#}
     {%- set total = namespace(rows=0) -%}
     {%- set batch_stats = [] -%}
     {%- for batch in plan.batches -%}
         {%- set batch_started = modules.datetime.datetime.now() -%}
+        {% do multitenant_analytics._tenant_union_begin(tx) %}
         {%- set branches = multitenant_analytics.render_tenant_branches(plan.union, batch, plan.watermarks, build.incremental_column) -%}
         {%- set rows = multitenant_analytics.tenant_union_run_batch({
             'number': loop.index, 'count': loop.length, 'tenants': batch | map(attribute='name') | list,
             'branches': branches, 'first': loop.first, 'sql': sql, 'relations': relations,
             'keys': build.unique_key if plan.raw_keys else none, 'timeouts': build.timeouts,
         }) -%}
-        {% do adapter.commit() %}
+        {% do multitenant_analytics._tenant_union_commit(tx) %}
         {%- set total.rows = total.rows + rows -%}
         {%- set batch_seconds = (modules.datetime.datetime.now() - batch_started).total_seconds() -%}
         {%- do batch_stats.append([batch | length, rows, batch_seconds | round(4)]) -%}
@@ -228,6 +276,86 @@ select * from (
         {% do adapter.execute(multitenant_analytics._tenant_union_keys_sql(batch, union_sql), auto_begin=True, fetch=False) %}
     {%- endif -%}
     {{ return(response.rows_affected if response.rows_affected is not none else 0) }}
+{% endmacro %}
+
+{% macro postgres__tenant_union_run_batch(batch) %}
+    {#- The batch's statements in a PL/pgSQL block, so that a failure can be told in the tenants'
+        terms: a lock timeout names the tenant table that is locked and the connection holding it,
+        a statement timeout names the batch's tenants, and any other error is narrowed (only then)
+        to the first tenant whose table fails on its own, by running the model's SQL per tenant. -#}
+    {%- set union_sql = batch.branches | join('\nunion all\n') -%}
+    {%- set q = '$tuq_' ~ (invocation_id | replace('-', '')) ~ '$' -%}
+    {%- set quoted_branches = [] -%}
+    {%- for b in batch.branches -%}{%- do quoted_branches.append(q ~ b ~ q) -%}{%- endfor -%}
+    {%- set quoted_tenants = [] -%}
+    {%- for t in batch.tenants -%}{%- do quoted_tenants.append(multitenant_analytics._sql_string(t)) -%}{%- endfor -%}
+    {%- set shown = batch.tenants[:10] | join(', ') ~ (' and ' ~ (batch.tenants | length - 10) ~ ' more' if batch.tenants | length > 10 else '') -%}
+    {%- set where = "tenant_union " ~ model.name ~ ": batch " ~ batch.number ~ "/" ~ batch.count ~ " (tenants " ~ shown ~ ")" -%}
+    {%- set body -%}
+        declare
+            added bigint;
+            err_state text;
+            err_text text;
+            culprit text;
+            culprit_error text;
+            holders text;
+            branches text[] := array[{{ quoted_branches | join(',\n') }}]::text[];
+            tenants text[] := array[{{ quoted_tenants | join(', ') }}]::text[];
+        begin
+            begin
+                execute {{ q }}{{ multitenant_analytics._tenant_union_batch_sql(batch, union_sql) }}{{ q }};
+                get diagnostics added = row_count;
+                {%- if batch['keys'] is not none %}
+                execute {{ q }}{{ multitenant_analytics._tenant_union_keys_sql(batch, union_sql) }}{{ q }};
+                {%- endif %}
+            exception
+                when lock_not_available then
+                    select string_agg(format('%s.%s held by pid %s (application %L, user %s, %s)', n.nspname, c.relname,
+                        a.pid, a.application_name, a.usename, a.state), '; ')
+                    into holders
+                    from pg_catalog.pg_locks as l
+                    inner join pg_catalog.pg_class as c on l.relation = c.oid
+                    inner join pg_catalog.pg_namespace as n on c.relnamespace = n.oid
+                    inner join pg_catalog.pg_stat_activity as a on l.pid = a.pid
+                    where l.granted and l.mode = 'AccessExclusiveLock' and l.pid <> pg_backend_pid()
+                        and n.nspname = any(tenants);
+                    raise exception using errcode = 'lock_not_available',
+                        message = {{ multitenant_analytics._sql_string(where ~ " waited more than " ~ batch.timeouts.lock_timeout ~ " s (performance.lock_timeout_seconds) for a lock on ") }}
+                            || coalesce(holders, 'a tenant table (its holder has since let go)')
+                            || '. Hint: end that session or transaction, or raise performance.lock_timeout_seconds.';
+                when query_canceled then
+                    raise exception using errcode = 'query_canceled',
+                        message = {{ multitenant_analytics._sql_string(where ~ ": ") }} || sqlerrm
+                            || {{ multitenant_analytics._sql_string(" (performance.query_timeout_seconds: " ~ batch.timeouts.query_timeout ~ " s). Hint: lower tenant_processing.batch_size or raise performance.query_timeout_seconds.") }};
+                when others then
+                    err_state := sqlstate;
+                    err_text := sqlerrm;
+                    for i in 1 .. coalesce(array_length(branches, 1), 0) loop
+                        begin
+                            execute 'select count(*) from (with {{ multitenant_analytics.tenant_union_batch_cte() }} as ('
+                                || branches[i] || E'\n) select * from (\n' || {{ q }}{{ batch.sql }}{{ q }} || E'\n) as tenant_union_model) as probe';
+                        exception when others then
+                            culprit := tenants[i];
+                            culprit_error := sqlerrm;
+                            exit;
+                        end;
+                    end loop;
+                    if culprit is not null then
+                        raise exception using errcode = err_state,
+                            message = {{ multitenant_analytics._sql_string("tenant_union " ~ model.name ~ ": tenant ") }} || culprit
+                                || {{ multitenant_analytics._sql_string(" breaks batch " ~ batch.number ~ "/" ~ batch.count ~ ": ") }} || culprit_error
+                                || '. Hint: fix or exclude that tenant (tenant_processing.exclude_tenants).';
+                    end if;
+                    raise exception using errcode = err_state,
+                        message = {{ multitenant_analytics._sql_string(where ~ " failed: ") }} || err_text
+                            || ' (every tenant of the batch works on its own). Hint: lower tenant_processing.batch_size.';
+            end;
+            perform set_config('tenant_union.batch_rows', added::text, false);
+        end
+    {%- endset -%}
+    {% do multitenant_analytics.tenant_union_set_timeouts(batch.timeouts) %}
+    {%- set result = adapter.execute(multitenant_analytics._pg_do(body) ~ ";\nselect current_setting('tenant_union.batch_rows')::bigint as batch_rows", auto_begin=True, fetch=True)[1] -%}
+    {{ return(result.rows[0][0] | int) }}
 {% endmacro %}
 
 {% macro tenant_union_set_timeouts(timeouts) %}
@@ -307,14 +435,11 @@ select * from (
     {{ return(apply) }}
 {% endmacro %}
 
-{% macro _tenant_union_finish(target_relation, plan, build, staged) %}
-    {#- The run's result (dbt reports the 'main' statement), its log line and its row in
-        tenant_union_runs. -#}
+{% macro _tenant_union_record(target_relation, plan, build, staged) %}
+    {#- The build's row in tenant_union_runs, in the swap's transaction; returns its seconds. -#}
     {%- set seconds = (modules.datetime.datetime.now() - build.started).total_seconds() -%}
-    {%- set tenants = plan.union.tenants | length -%}
-    {% do store_raw_result('main', message=('INSERT 0 ' ~ staged.rows), code='INSERT', rows_affected=staged.rows) %}
-    {{ log("tenant_union " ~ model.name ~ ": " ~ ("incremental, " if plan.incremental else "") ~ staged.rows ~ " rows from " ~ tenants ~ " tenants in " ~ (seconds | round(2)) ~ " s", info=true) }}
-    {% do multitenant_analytics._record_tenant_union_run(target_relation, tenants, plan.batches | length, build.batch_size, staged.rows, seconds, plan.incremental, staged.batch_stats) %}
+    {% do multitenant_analytics._record_tenant_union_run(target_relation, plan.union.tenants | length, plan.batches | length, build.batch_size, staged.rows, seconds, plan.incremental, staged.batch_stats) %}
+    {{ return(seconds) }}
 {% endmacro %}
 
 {% macro tenant_union_lock(relation, timeouts) %}
@@ -362,12 +487,11 @@ select * from (
     {% do adapter.execute(multitenant_analytics._pg_do(body), auto_begin=True) %}
     {#- The holder's application_name names the run, for whoever waits on it. -#}
     {% do adapter.execute("select set_config('application_name', left(current_setting('application_name') || ' tenant_union ' || " ~ multitenant_analytics._sql_string(run) ~ ", 63), false)", auto_begin=True) %}
-    {% do adapter.commit() %}
 {% endmacro %}
 
 {% macro postgres__tenant_union_unlock(relation) %}
-    {% do adapter.execute("select pg_advisory_unlock(" ~ multitenant_analytics._tenant_union_lock_key(relation) ~ ")", auto_begin=True) %}
-    {% do adapter.commit() %}
+    {#- After the last commit: a statement of its own. -#}
+    {% do adapter.execute("select pg_advisory_unlock(" ~ multitenant_analytics._tenant_union_lock_key(relation) ~ ")", auto_begin=False) %}
 {% endmacro %}
 
 {% macro _pg_do(body) -%}
@@ -404,7 +528,8 @@ select * from (
     {%- for attempt in range(1000000) -%}
         {% do adapter.execute(claim, auto_begin=True) %}
         {% do adapter.commit() %}
-        {%- set holder = run_query("select run_id, pid, claimed_at from " ~ claims ~ " where model = " ~ name).rows[0] -%}
+        {#- Read in a new transaction, left open for the materialization to commit. -#}
+        {%- set holder = adapter.execute("select run_id, pid, claimed_at from " ~ claims ~ " where model = " ~ name, auto_begin=True, fetch=True)[1].rows[0] -%}
         {%- if holder[0] == invocation_id -%}{{ return(none) }}{%- endif -%}
         {%- if (modules.datetime.datetime.now() - started).total_seconds() >= timeouts.run_wait -%}
             {{ exceptions.raise_compiler_error("tenant_union: model " ~ model.name ~ " (" ~ relation ~ ") is being built by another run, still running after " ~ timeouts.run_wait ~ " s (performance.run_wait_seconds): run " ~ holder[0] ~ ", pid " ~ holder[1] ~ ", since " ~ holder[2] ~ ". Hint: wait for it to finish, or stop it (pg_terminate_backend(pid)).") }}

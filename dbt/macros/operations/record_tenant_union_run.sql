@@ -24,7 +24,6 @@
             {{ stats_sql }}
         );
     {%- endset -%}
-    {#- auto_begin: dbt's transaction flag must be on for adapter.commit() (run_query leaves it off). -#}
+    {#- In the caller's transaction (the swap's): the row commits with the table it describes. -#}
     {% do adapter.execute(sql, auto_begin=True) %}
-    {% do adapter.commit() %}
 {% endmacro %}

@@ -8,9 +8,9 @@
         invented tenants.
 
         The contract with the tenant_union materialization: at parse time the arguments become the
-        model's config `meta.tenant_union` (dbt's place for custom config); at run time, in a tenant_union model, the call renders as
-        `select * from <tenant_union_batch_cte()>`, a CTE the materialization defines per batch
-        around the model's compiled SQL. -#}
+        model's config `meta.tenant_union` (dbt's place for custom config); at run time, in a
+        tenant_union model, the call renders as `select * from <tenant_union_batch_cte()>`, a CTE
+        the materialization defines per batch around the model's compiled SQL. -#}
     {%- set args = {'table_name': table_name, 'columns': columns, 'batch_size': batch_size, 'database': database} -%}
     {%- if not execute -%}
         {% do config(meta={'tenant_union': args}) %}
@@ -45,6 +45,7 @@
         {%- for pair in fromjson(t.columns_json) -%}{%- do cols.update({pair[0]: pair[1]}) -%}{%- endfor -%}
         {%- do layouts.update({t.columns_json: cols}) -%}
     {%- endfor -%}
+    {%- set layouts, sources = multitenant_analytics._tenant_union_case_folded(layouts, tenants, table_name, columns) -%}
 
     {#- Output columns: first-seen order over tenants in name order; types widened over all tenants. -#}
     {%- set overrides = var('tenant_column_types', {}) -%}
@@ -78,12 +79,16 @@
     {%- for name in order -%}{%- do quoted_order.append(multitenant_analytics._quote_ident(name)) -%}{%- endfor -%}
     {%- for key, cols in layouts.items() -%}
         {%- set exprs = [] -%}
+        {%- set renamed = sources.get(key, {}) -%}
         {%- for name in order -%}
             {%- set q = multitenant_analytics._quote_ident(name) -%}
+            {%- set src = multitenant_analytics._quote_ident(renamed[name]) if name in renamed else q -%}
             {%- if name not in cols -%}
                 {%- do exprs.append('cast(null as ' ~ types[name] ~ ') as ' ~ q) -%}
             {%- elif cols[name] != types[name] -%}
-                {%- do exprs.append('cast(' ~ q ~ ' as ' ~ types[name] ~ ') as ' ~ q) -%}
+                {%- do exprs.append('cast(' ~ src ~ ' as ' ~ types[name] ~ ') as ' ~ q) -%}
+            {%- elif src != q -%}
+                {%- do exprs.append(src ~ ' as ' ~ q) -%}
             {%- else -%}
                 {%- do exprs.append(q) -%}
             {%- endif -%}
@@ -95,9 +100,58 @@
     {%- endfor -%}
     {{ return({
         'table_name': table_name, 'database': database, 'tenants': tenants, 'columns': order, 'types': types,
-        'select_lists': select_lists,
+        'select_lists': select_lists, 'sources': sources,
         'only': multitenant_analytics.tenant_tables_with_children(table_name, tenants, database),
     }) }}
+{% endmacro %}
+
+{% macro _tenant_union_case_folded(layouts, tenants, table_name, columns) %}
+    {#- Columns that differ only by case ("Email" in one tenant, email in the others) are one output
+        column: read under the common name, with a warning naming the tenant and its column, not
+        a column of NULLs for that tenant (whose rows a model's `email is not null` would drop).
+        The name used: one asked for in `columns`, else the lower-case spelling (what unquoted SQL
+        downstream refers to) if any tenant has it, else the first seen. Returns (layouts with
+        those names, {layout: {name: the tenant's own spelling}}). Two columns of one table that
+        differ only by case stop the run. -#}
+    {%- set asked = columns or [] -%}
+    {%- set canonical = {} -%}
+    {%- for name in asked -%}{%- do canonical.update({name | lower: name}) -%}{%- endfor -%}
+    {%- for cols in layouts.values() -%}
+        {%- for name in cols -%}
+            {%- set k = name | lower -%}
+            {%- if k not in canonical or (name == k and canonical[k] not in asked) -%}
+                {%- do canonical.update({k: name}) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {%- set folded = {} -%}
+    {%- set sources = {} -%}
+    {%- for key, cols in layouts.items() -%}
+        {%- set normal = {} -%}
+        {%- set renamed = {} -%}
+        {%- for name, type in cols.items() -%}
+            {%- set c = canonical[name | lower] -%}
+            {%- if c in normal -%}
+                {%- set tenant = (tenants | selectattr('columns_json', 'equalto', key) | first).name -%}
+                {{ exceptions.raise_compiler_error("tenant_union_plan: tenant " ~ tenant ~ "'s " ~ table_name ~ " has columns that differ only by case: " ~ (renamed.get(c, c)) ~ ", " ~ name ~ ". Hint: rename one, or exclude the tenant (tenant_processing.exclude_tenants).") }}
+            {%- endif -%}
+            {%- do normal.update({c: type}) -%}
+            {%- if c != name -%}{%- do renamed.update({c: name}) -%}{%- endif -%}
+        {%- endfor -%}
+        {%- do folded.update({key: normal}) -%}
+        {%- if renamed -%}{%- do sources.update({key: renamed}) -%}{%- endif -%}
+    {%- endfor -%}
+    {%- set seen = {} -%}
+    {%- for t in tenants if t.columns_json in sources -%}
+        {%- for c, name in sources[t.columns_json].items() -%}
+            {%- do seen.setdefault(name ~ '\x00' ~ c, []).append(t.name) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {%- for pair, names in seen.items() -%}
+        {%- set name, c = pair.split('\x00') -%}
+        {% do exceptions.warn("tenant_union_plan: column " ~ table_name ~ "." ~ name ~ " of tenant(s) " ~ (names[:10] | join(', ')) ~ (' ...' if names | length > 10 else '') ~ " differs from " ~ c ~ " only by case; read as " ~ c ~ ".") %}
+    {%- endfor -%}
+    {{ return((folded, sources)) }}
 {% endmacro %}
 
 {% macro render_tenant_union(plan, tenants, watermarks=none, watermark_column=none) %}
@@ -126,6 +180,7 @@
             ~ ' from ' ~ ('only ' if t.name in plan.only else '')
             ~ prefix ~ '"' ~ t.name.replace('"', '""') ~ '".' ~ table -%}
         {%- if watermarks is not none and watermarks.get(t.name) is not none -%}
+            {%- set filter_column = multitenant_analytics._quote_ident(plan.sources.get(t.columns_json, {}).get(watermark_column, watermark_column)) -%}
             {#- Rows without a value are read every time: they cannot be placed before or after a
                 watermark, and the unique_key upsert keeps them single. -#}
             {%- set branch = branch ~ ' where ' ~ filter_column ~ " >= cast('" ~ (watermarks[t.name] | string).replace("'", "''") ~ "' as " ~ filter_type ~ ") or " ~ filter_column ~ " is null" -%}
