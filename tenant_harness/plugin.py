@@ -32,7 +32,6 @@ import pytest
 
 from . import redshift
 from .config import HarnessConfig
-from .database import drop_database
 from .errors import ServerStartError
 from .resolver import local_target, open_project
 from .runner import DbtProject, DbtResult, merge_vars
@@ -176,7 +175,7 @@ def tenant_database_factory(
         try:
             yield db
         finally:
-            drop_database(db.endpoint, db.name)
+            factory.drop(db)
 
     _tenant_database.__doc__ = doc or f"A {scope}-scoped tenant database ({fixed or 'from the tenants marker'})."
     return pytest.fixture(scope=scope)(_tenant_database)
@@ -193,7 +192,7 @@ def dbt_project_factory(
     """A fixture of ``scope`` yielding a :class:`DbtProject` bound to the :class:`TenantDatabase`
     fixture named ``database``: the session's project (``harness_config``) or ``project_dir``, with
     the session's vars and then ``vars``, each merged into the project's own. Quiet; dbt's target/
-    and logs/ in the session's ``dbt_work_dir``."""
+    and logs/ in the session's ``dbt_work_dir``; no JSON artifacts (see ``DbtProject(artifacts=)``)."""
 
     def _dbt_project(request: pytest.FixtureRequest) -> Iterator[DbtProject]:
         db: TenantDatabase = request.getfixturevalue(database)
@@ -201,7 +200,8 @@ def dbt_project_factory(
         if project_dir is not None:
             config = dataclasses.replace(config, project_dir=Path(project_dir))
         target = local_target(db.endpoint, db.name, schema=config.schema, tenants=len(db.truth.tenants))
-        with open_project(config, target, work_dir=request.getfixturevalue("dbt_work_dir"), quiet=True) as project:
+        work_dir = request.getfixturevalue("dbt_work_dir")
+        with open_project(config, target, work_dir=work_dir, quiet=True, artifacts=False) as project:
             project.vars = merge_vars(project.vars, dict(vars or {}))
             yield project
 

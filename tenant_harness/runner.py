@@ -11,6 +11,7 @@ one process-wide lock. Vars the harness passes are merged key by key into the pr
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shlex
@@ -191,6 +192,12 @@ class DbtProject:
     the project's own vars and passed as ``--vars``. dbt's target/ and logs/ go to a private folder
     (``work_dir``, a new temporary folder by default, removed by :meth:`close`) so concurrent
     harnesses never share them. Missing packages are installed (``dbt deps``) before the first command.
+
+    ``artifacts=False`` is for test suites that run dbt hundreds of times: dbt writes no
+    manifest.json or run_results.json (``--no-write-json``; they cost about a third of a small run),
+    and each project and distinct ``--vars`` gets a target/ of its own in ``work_dir``, so that dbt's
+    partial parsing, which starts over whenever the vars differ from the last parse's, survives calls
+    that alternate between them.
     """
 
     def __init__(
@@ -203,6 +210,7 @@ class DbtProject:
         target: str | None = None,
         work_dir: str | os.PathLike | None = None,
         quiet: bool = False,
+        artifacts: bool = True,
     ):
         self.project_dir = Path(project_dir or default_project_dir()).resolve()
         self.project_file = read_project_file(self.project_dir)
@@ -224,6 +232,7 @@ class DbtProject:
         self.vars = dict(vars or {})
         self.target = target
         self.quiet = quiet
+        self.artifacts = artifacts
         self._owns_work_dir = work_dir is None
         self.work_dir = Path(work_dir) if work_dir else _new_work_dir()
 
@@ -281,9 +290,14 @@ class DbtProject:
             cli += ["--target", self.target]
         if self.quiet:
             cli = ["--quiet", *cli]
+        target_dir = self.work_dir / "target"
+        if not self.artifacts:
+            cli = ["--no-write-json", *cli]
+            key = json.dumps([str(self.project_dir), merged], sort_keys=True, default=str)
+            target_dir = target_dir / hashlib.sha1(key.encode()).hexdigest()[:12]
         env = {
             **self.env,
-            "DBT_TARGET_PATH": str(self.work_dir / "target"),
+            "DBT_TARGET_PATH": str(target_dir),
             "DBT_LOG_PATH": str(self.work_dir / "logs"),
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             "DBT_VERSION_CHECK": "false",

@@ -82,11 +82,18 @@ class TenantDatabase:
 
 @dataclass
 class TemplateFactory:
-    """Builds each tenant set once into a template database; clones are cheap."""
+    """Builds each tenant set once into a template database; clones are cheap.
+
+    Clones reuse one database name per factory while it is free (dropped and cloned afresh each
+    time): dbt's partial parsing starts over whenever the connection's database name changes, and a
+    full parse costs about three times a small run.
+    """
 
     endpoint: Endpoint
     truths: dict[TenantSet, DatasetTruth] = field(default_factory=dict)
     created: list[str] = field(default_factory=list)
+    clone_name: str = field(default_factory=lambda: f"th_test_{uuid.uuid4().hex[:12]}")
+    live: set[str] = field(default_factory=set)
 
     def template(self, spec: TenantSet) -> tuple[str, DatasetTruth]:
         """The template database for ``spec`` (built on first use) and its truth."""
@@ -102,13 +109,21 @@ class TemplateFactory:
         return spec.template_name, self.truths[spec]
 
     def clone(self, spec: TenantSet, name: str | None = None) -> TenantDatabase:
-        """A fresh database holding ``spec``'s tenants, cloned from its template."""
+        """A fresh database holding ``spec``'s tenants, cloned from its template; :meth:`drop` it."""
         template, truth = self.template(spec)
-        name = name or f"th_test_{uuid.uuid4().hex[:12]}"
+        if name is None:
+            name = self.clone_name if self.clone_name not in self.live else f"th_test_{uuid.uuid4().hex[:12]}"
+            drop_database(self.endpoint, name)  # this factory's earlier clone, should its drop have failed
         create_database(self.endpoint, name, template=template)
+        self.live.add(name)
         return TenantDatabase(endpoint=self.endpoint, name=name, truth=truth, spec=spec)
 
+    def drop(self, db: TenantDatabase) -> None:
+        """Drop a clone (ending its sessions); its name is free for the next clone."""
+        drop_database(self.endpoint, db.name)
+        self.live.discard(db.name)
+
     def drop_all(self) -> None:
-        """Drop every template database this factory made."""
-        for name in self.created:
+        """Drop every clone still there and every template database this factory made."""
+        for name in [*self.live, *self.created]:
             drop_database(self.endpoint, name)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import psycopg
 import pytest
 
-from tenant_harness.database import drop_database
 from tenant_harness.plugin import TenantDatabase, TenantSet
 from tenant_harness.runner import DbtProject, DbtResult
 from tenant_harness.tenants import plan_tenants
@@ -40,13 +39,13 @@ def built(request, tenant_templates, dbt_work_dir):
     """One clone per tenant set, built by dbt run and tested by dbt test once for the module."""
     db = tenant_templates.clone(request.param)
     try:
-        with DbtProject(env=db.dbt_env(), work_dir=dbt_work_dir, quiet=True) as project:
+        with DbtProject(env=db.dbt_env(), work_dir=dbt_work_dir, quiet=True, artifacts=False) as project:
             run = project.run()
             test = project.test(check=False)
             defined = list(project.invoke("ls", "--resource-type", "test", "--output", "name").raw.result)
         yield Built(db, run, test, defined)
     finally:
-        drop_database(db.endpoint, db.name)
+        tenant_templates.drop(db)
 
 
 def test_run_builds_both_models(built):  # a failed run raises in the fixture

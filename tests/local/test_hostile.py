@@ -77,7 +77,9 @@ def test_unreadable_tenant_fails_or_is_skipped_by_config(tenant_database, dbt_wo
     for tenant in ("tenant_a", "tenant_b"):
         run_sql(admin, f"grant usage on schema {tenant} to analyst; grant select on {tenant}.users to analyst")
     endpoint = dataclasses.replace(tenant_database.endpoint, user="analyst")
-    with DbtProject(env=endpoint.dbt_env(tenant_database.name), work_dir=dbt_work_dir, quiet=True) as project:
+    with DbtProject(
+        env=endpoint.dbt_env(tenant_database.name), work_dir=dbt_work_dir, quiet=True, artifacts=False
+    ) as project:
         with pytest.raises(DbtRunError, match=r"no USAGE/SELECT privilege on users in 1 tenant\(s\): tenant_c"):
             project.run("all_users")
         result = project.run("all_users", vars={"tenant_processing": {"unreadable_tenant": "warn"}})
@@ -268,7 +270,9 @@ def test_row_level_security_the_role_does_not_bypass_makes_a_tenant_unreadable(t
     run_sql(admin, "alter table tenant_c.users enable row level security; "
             "create policy odd_only on tenant_c.users using (user_id % 2 = 1)")  # fmt: skip
     endpoint = dataclasses.replace(tenant_database.endpoint, user=role)
-    with DbtProject(env=endpoint.dbt_env(tenant_database.name), work_dir=dbt_work_dir, quiet=True) as project:
+    with DbtProject(
+        env=endpoint.dbt_env(tenant_database.name), work_dir=dbt_work_dir, quiet=True, artifacts=False
+    ) as project:
         with pytest.raises(DbtRunError, match=r"in 1 tenant\(s\): tenant_c.*row level security"):
             project.run("all_users")
         result = project.run("all_users", vars={"tenant_processing": {"unreadable_tenant": "warn"}})

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tenant_harness.plugin import dbt_project_factory, tenant_database_factory
-from tenant_harness.templates import TenantSet
+from tenant_harness.runner import DbtProject
+from tenant_harness.templates import TemplateFactory, TenantSet
 
 pytestmark = pytest.mark.local
 
@@ -41,3 +42,37 @@ def test_tenant_query_runs_on_the_tests_database(tenant_database, tenant_query):
     assert tenant_query("select current_database()") == [(tenant_database.name,)]
     schemas = tenant_query("select schema_name from information_schema.schemata where schema_name like %s", ["tenant%"])
     assert sorted(s for (s,) in schemas) == ["tenant_a", "tenant_b", "tenant_c"]
+
+
+def test_clones_reuse_a_free_name_so_dbt_parses_partially(tenant_server, tmp_path):
+    """dbt starts its parse over when the database name changes; the suite's speed rests on
+    consecutive clones sharing one name, and on a clone held open never being handed out twice."""
+    spec = TenantSet(n=3, rows=2)
+    templates = TemplateFactory(tenant_server.endpoint)  # its own: no other test's clone is live in it
+    try:
+        _check_partial_parsing(templates, spec, tmp_path)
+    finally:
+        templates.drop_all()
+
+
+def _check_partial_parsing(tenant_templates, spec, tmp_path):
+    first = tenant_templates.clone(spec)
+    held = tenant_templates.clone(spec)
+    assert held.name != first.name  # the first is still live: a name of its own
+    tenant_templates.drop(held)
+    names = [first.name]
+    with DbtProject(env=first.dbt_env(), work_dir=tmp_path, quiet=True, artifacts=False) as project:
+        project.invoke("ls")
+    tenant_templates.drop(first)
+    again = tenant_templates.clone(spec)
+    names.append(again.name)
+    try:
+        with DbtProject(env=again.dbt_env(), work_dir=tmp_path, quiet=True, artifacts=False) as project:
+            project.invoke("ls")
+    finally:
+        tenant_templates.drop(again)
+    assert names[0] == names[1]
+    log = (tmp_path / "logs" / "dbt.log").read_text()
+    assert log.count("Unable to do partial parsing") == 1, log  # the first call only: no saved state
+    assert "Nothing changed, skipping partial parsing" in log
+    assert not list(tmp_path.glob("target/*/manifest.json"))  # artifacts=False: no JSON written

@@ -23,6 +23,10 @@ suffixes = st.text(alphabet="abcxyzAB019_ -'\"é%", min_size=1, max_size=8)
 tenant_sets = st.lists(suffixes, min_size=1, max_size=12, unique=True).map(lambda s: ["tenant_" + x for x in s])
 
 
+# One name for every example's database, so that dbt parses partially between examples.
+PROPERTY_DB = f"th_prop_{uuid.uuid4().hex[:10]}"
+
+
 def all_users(conninfo: str) -> list[tuple]:
     with psycopg.connect(conninfo) as conn:
         rows = conn.execute(f"select {', '.join(COLUMNS)} from analytics.all_users").fetchall()
@@ -40,7 +44,8 @@ def all_users(conninfo: str) -> list[tuple]:
 def test_all_users_equals_python_truth_for_random_tenant_sets(
     tenant_server, dbt_work_dir, names, rows, jitter, null_id_every, data
 ):
-    endpoint, dbname = tenant_server.endpoint, f"th_prop_{uuid.uuid4().hex[:10]}"
+    endpoint, dbname = tenant_server.endpoint, PROPERTY_DB
+    drop_database(endpoint, dbname)  # an earlier example's, should its drop have failed
     create_database(endpoint, dbname)
     try:
         conninfo = endpoint.conninfo(dbname)
@@ -56,7 +61,7 @@ def test_all_users_equals_python_truth_for_random_tenant_sets(
                     sql.SQL("alter table {} add column note text default 'x'").format(sql.Identifier(name, "users"))
                 )
         batch_size = data.draw(st.integers(1, len(names) + 1), label="batch size")
-        with DbtProject(env=endpoint.dbt_env(dbname), work_dir=dbt_work_dir, quiet=True) as project:
+        with DbtProject(env=endpoint.dbt_env(dbname), work_dir=dbt_work_dir, quiet=True, artifacts=False) as project:
             project.run("all_users", vars={"tenant_processing": {"batch_size": batch_size}})
         kept = [s for s in specs if s.name not in without_table]
         expected = expected_all_users(5, kept, invalid_ratio=0.3)
