@@ -36,7 +36,7 @@ from . import state as state_file
 from .config import HarnessConfig
 from .database import create_database, database_exists
 from .errors import DbtRunError, HarnessError
-from .resolver import Target, local_target, open_project, resolve_target
+from .resolver import Target, local_target, open_project, resolve_target, server_gone
 from .resolver import dbt_vars as resolved_vars
 from .resolver import project_dir as resolved_project_dir
 from .runner import DEFAULT_PROJECT_DIR, DbtResult
@@ -150,22 +150,42 @@ def up(ctx, tenants, rows, seed, dsn, backend, replace):
     with _errors():
         config = _config(ctx, tenants=tenants, rows=rows, seed=seed, dsn=dsn, backend=backend)
         saved = state_file.load()
+        if saved is not None and server_gone(saved):
+            shutil.rmtree(saved.base_dir, ignore_errors=True)
+            state_file.clear()
+            console.print(
+                f"up: the embedded server recorded in {state_file.state_path()} (pid {saved.pid}, "
+                f"{saved.endpoint.redacted()}) is no longer running; cleared its state",
+                soft_wrap=True,
+            )
+            saved = None
         if saved is not None:
             raise HarnessError(f"a server is already up ({saved.endpoint.redacted()}). Hint: tenant-harness down.")
         server = start_server(backend=config.backend, dsn=config.dsn, detached=True)
+        before = None
         try:
             database = _prepare_database(server, config)
+            conninfo = server.endpoint.conninfo(database)
+            if isinstance(server, ExistingServer):
+                before = _schemas(conninfo)
             truth = _generate(server.endpoint, database, config, replace=replace)
         except BaseException:
+            if before is not None:  # a database we did not start: leave it as we found it
+                with contextlib.suppress(psycopg.Error):
+                    _drop_schemas(conninfo, _schemas(conninfo) - before)
             server.stop()
             raise
+        created = None
+        if before is not None:
+            # What later runs build too (the dbt target schema), unless it was there before.
+            created = sorted((_schemas(conninfo) | {config.schema}) - before)
         pid = getattr(server, "pid", None)
         base_dir = str(server.base_dir) if isinstance(server, EmbeddedServer) else None
         container = server.name if isinstance(server, DockerServer) else None
         state_file.save(
             state_file.HarnessState(
                 server.endpoint, database, server.kind, pid=pid, base_dir=base_dir, tenants=len(truth.tenants),
-                container=container,
+                container=container, created_schemas=created,
             )
         )  # fmt: skip
         console.print(
@@ -174,6 +194,34 @@ def up(ctx, tenants, rows, seed, dsn, backend, replace):
         )
         for line in _connect_lines(server.endpoint, database):
             console.print(line, soft_wrap=True)
+
+
+def _schemas(conninfo: str) -> set[str]:
+    with psycopg.connect(conninfo) as conn:
+        return {name for (name,) in conn.execute("select nspname from pg_namespace").fetchall()}
+
+
+def _drop_schemas(conninfo: str, names) -> None:
+    with psycopg.connect(conninfo) as conn:
+        for name in sorted(names):
+            conn.execute(psycopg.sql.SQL("drop schema if exists {} cascade").format(psycopg.sql.Identifier(name)))
+
+
+def _down_dsn(saved: state_file.HarnessState) -> None:
+    """Drop what ``up --dsn`` created in a database the harness did not start, and nothing else."""
+    names = saved.created_schemas or []
+    endpoint = dataclasses.replace(saved.endpoint, password=os.environ.get("PGPASSWORD", ""))
+    given = os.environ.get("TENANT_HARNESS_DSN")
+    if given and not endpoint.password:
+        theirs = ExistingServer(dsn=given).endpoint
+        if (theirs.host, theirs.port, theirs.dbname) == (endpoint.host, endpoint.port, saved.database):
+            endpoint = dataclasses.replace(endpoint, password=theirs.password)
+    if names:
+        _drop_schemas(endpoint.conninfo(saved.database), names)
+    shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+    where = f"database {saved.database} at {saved.endpoint.host}:{saved.endpoint.port}"
+    removed = f"dropped the {len(names)} schemas up created ({shown})" if names else "up created no schema"
+    console.print(f"down: {removed} in {where}; the server itself is not ours and keeps running", soft_wrap=True)
 
 
 def _connect_lines(endpoint: Endpoint, database: str) -> list[str]:
@@ -257,14 +305,19 @@ def down(force):
             state_file.clear()
             console.print("down: nothing to stop")
             return
+        if saved.kind == "dsn":
+            _down_dsn(saved)
+            state_file.clear()
+            return
+        stopped = "stopped"
         if saved.kind == "embedded" and saved.pid and saved.base_dir:
-            stop_server_in(saved.base_dir, saved.pid)
+            stopped = "stopped" if stop_server_in(saved.base_dir, saved.pid) else "cleared the state of the dead"
         if saved.kind == "docker" and saved.container:
             remove_container(saved.container)
         if saved.base_dir:
             shutil.rmtree(saved.base_dir, ignore_errors=True)
         state_file.clear()
-        console.print(f"down: stopped {saved.kind} server at {saved.endpoint.redacted()}")
+        console.print(f"down: {stopped} {saved.kind} server at {saved.endpoint.redacted()}")
 
 
 def _dbt(ctx, dsn, target, call, batch_size=None) -> tuple[DbtResult, Target, HarnessConfig]:

@@ -146,14 +146,21 @@ def alive(pid: int) -> bool:
         return True
 
 
-def stop_server_in(folder: str | os.PathLike, pid: int, *, timeout: float = 15.0) -> bool:
-    """Stop ``pid`` if it is still a postgres serving ``folder`` (a pid can be reused by an
-    unrelated process after the server died). Returns whether it stopped one."""
+def serves(folder: str | os.PathLike, pid: int) -> bool:
+    """Whether ``pid`` is still a running postgres serving ``folder`` (a pid can be reused by an
+    unrelated process after the server died)."""
+    if not alive(pid):
+        return False
     try:
         cmdline = " ".join(psutil.Process(pid).cmdline())
     except (psutil.Error, OSError):
         return False
-    if str(folder) not in cmdline:
+    return str(folder) in cmdline
+
+
+def stop_server_in(folder: str | os.PathLike, pid: int, *, timeout: float = 15.0) -> bool:
+    """Stop ``pid`` if it is still a postgres serving ``folder``. Returns whether it stopped one."""
+    if not serves(folder, pid):
         return False
     stop_pid(pid, timeout=timeout)
     return True

@@ -15,7 +15,8 @@ from . import redshift
 from . import state as state_file
 from .config import HarnessConfig
 from .endpoint import Endpoint
-from .errors import HarnessError
+from .errors import HarnessError, ServerStartError
+from .postmaster import serves
 from .runner import DbtProject, default_project_dir, project_vars, read_project_file
 from .server import ExistingServer
 
@@ -59,9 +60,19 @@ def connected(config: HarnessConfig) -> tuple[Endpoint, str, int | None]:
             f"no server: `tenant-harness up` has not run in this project (no {state_file.state_path()}) "
             "and no DSN was given. Hint: run `tenant-harness up` first, or pass --dsn / set TENANT_HARNESS_DSN."
         )
+    if server_gone(saved):
+        raise ServerStartError(
+            f"the embedded server `tenant-harness up` started ({saved.endpoint.redacted()}, pid {saved.pid}) "
+            "is no longer running. Hint: tenant-harness down, then tenant-harness up."
+        )
     # The state file never holds a password: it comes from the environment, as libpq's does.
     password = os.environ.get("PGPASSWORD", "")
     return dataclasses.replace(saved.endpoint, password=password), saved.database, saved.tenants
+
+
+def server_gone(saved: state_file.HarnessState) -> bool:
+    """Whether the embedded server ``up`` recorded has died (its pid no longer serves its folder)."""
+    return saved.kind == "embedded" and bool(saved.pid and saved.base_dir) and not serves(saved.base_dir, saved.pid)
 
 
 def project_dir(config: HarnessConfig) -> Path:

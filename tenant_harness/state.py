@@ -23,6 +23,9 @@ class HarnessState:
     base_dir: str | None = None
     tenants: int | None = None  # how many were generated: later runs raise max_tenant_limit to fit
     container: str | None = None
+    # In a database the harness did not start (`up --dsn`): the schemas `up` created there and the dbt
+    # target schema later runs build, when none of them existed before; `down` drops exactly these.
+    created_schemas: list[str] | None = None
 
 
 STATE_DIR = ".tenant-harness"

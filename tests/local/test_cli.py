@@ -105,3 +105,76 @@ def test_verify_that_runs_no_check_is_an_error(tmp_path, tenant_server):
     # Nothing was built here: the model's own checks cannot run, and say why in one line.
     assert "model analytics.all_users does not exist. Hint:" in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_up_dsn_records_what_it_created_and_down_drops_exactly_that(tmp_path, monkeypatch):
+    """In a database the harness did not start: `up --dsn` records the schemas it created (and the dbt
+    target schema, here from TENANT_HARNESS_SCHEMA, which dbt must build in), `down` drops exactly
+    those; schemas that were there before `up`, a tenant-looking one included, stay."""
+    import psycopg
+
+    from tenant_harness.database import create_database
+    from tenant_harness.server import EmbeddedServer
+
+    monkeypatch.setenv("TENANT_HARNESS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("TENANT_HARNESS_SCHEMA", "reports")
+    runner = CliRunner()
+    with EmbeddedServer().start() as server:
+        create_database(server.endpoint, "theirs")
+        dsn = server.endpoint.conninfo("theirs")
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("create schema keep_me; create table keep_me.t (x int); insert into keep_me.t values (1)")
+            conn.execute("create schema tenant_theirs")
+        up = runner.invoke(main, ["up", "--dsn", dsn], catch_exceptions=False)
+        assert up.exit_code == 0, up.output
+        run = runner.invoke(main, ["run"], catch_exceptions=False)
+        assert run.exit_code == 0, run.output
+        with psycopg.connect(dsn) as conn:
+            assert conn.execute("select count(*) from reports.all_users").fetchone()[0] > 0
+            assert conn.execute("select to_regnamespace('analytics')").fetchone()[0] is None
+        down = runner.invoke(main, ["down"], catch_exceptions=False)
+        assert down.exit_code == 0, down.output
+        assert "stopped" not in down.output
+        expected = "harness_truth, reports, tenant_a, tenant_b, tenant_c"
+        assert f"dropped the 5 schemas up created ({expected})" in down.output, down.output
+        with psycopg.connect(dsn) as conn:
+            left = {
+                n for (n,) in conn.execute("select nspname from pg_namespace where nspname !~ '^(pg_|information_)'")
+            }
+            assert left == {"public", "keep_me", "tenant_theirs"}
+            assert conn.execute("select x from keep_me.t").fetchall() == [(1,)]
+    assert not (tmp_path / "state" / "state.json").exists()
+
+
+def test_a_dead_server_up_started_is_named_with_the_fix(tmp_path, monkeypatch):
+    """After the embedded server `up` started died: `run` fails with one line naming it and the fix,
+    and `up` clears the stale state and starts a new one."""
+    import json
+    import os
+    import signal
+    import time
+
+    from tenant_harness.postmaster import alive
+
+    monkeypatch.setenv("TENANT_HARNESS_STATE_DIR", str(tmp_path / "state"))
+    runner = CliRunner()
+    up = runner.invoke(main, ["up", "--tenants", "1", "--rows", "1"], catch_exceptions=False)
+    assert up.exit_code == 0, up.output
+    try:
+        saved = json.loads((tmp_path / "state" / "state.json").read_text())
+        os.kill(saved["pid"], signal.SIGKILL)
+        while alive(saved["pid"]):
+            time.sleep(0.05)
+        run = runner.invoke(main, ["run"], catch_exceptions=False)
+        assert run.exit_code == 1
+        assert run.output.count("\n") == 1, run.output
+        assert f"pid {saved['pid']}) is no longer running" in run.output
+        assert "Hint: tenant-harness down, then tenant-harness up." in run.output
+        again = runner.invoke(main, ["up", "--tenants", "1", "--rows", "1"], catch_exceptions=False)
+        assert again.exit_code == 0, again.output
+        assert f"(pid {saved['pid']}, " in again.output and "is no longer running; cleared its state" in again.output
+        assert not os.path.exists(saved["base_dir"])
+        assert json.loads((tmp_path / "state" / "state.json").read_text())["pid"] != saved["pid"]
+    finally:
+        down = runner.invoke(main, ["down"], catch_exceptions=False)
+    assert down.exit_code == 0 and "stopped embedded server" in down.output, down.output
