@@ -1,18 +1,19 @@
 -- Every tenant the macros discover (after filters) has rows in all_users.
 -- A tenant whose users table holds no valid row is reported too: an empty tenant is worth a look.
+-- The discovered names are a UNION ALL of one-row selects: Redshift rejects a VALUES list used as a
+-- table (c_unsupported-postgresql-features).
 {%- set tenants = multitenant_analytics.get_filtered_tenant_schemas('users') if execute else [] %}
 
 with discovered as (
     {%- if tenants %}
-        select tenant_id
-        from (
-            values
-            {%- for t in tenants %}
-                ({{ multitenant_analytics._sql_string(t.name) }}){{ "," if not loop.last }}
-            {%- endfor %}
-        ) as tenants (tenant_id)
+        {%- for t in tenants %}
+            {%- if not loop.first %}
+                union all
+            {%- endif %}
+            select cast({{ multitenant_analytics._sql_string(t.name) }} as varchar) as tenant_id
+        {%- endfor %}
     {%- else %}
-        select cast(null as varchar(128)) as tenant_id
+        select cast(null as varchar) as tenant_id
         where false
     {%- endif %}
 )

@@ -1,5 +1,7 @@
 -- Rows whose cleaned columns are not clean: email not lower/trimmed, names not trimmed,
--- status not upper/trimmed, tier not lower/trimmed.
+-- status not upper/trimmed, tier not lower/trimmed. Blanks are found by length: comparing with
+-- trim() alone misses trailing blanks where VARCHAR comparison ignores them, as on Redshift
+-- (r_Examples_with_character_types); length() counts them on both engines (r_LEN).
 -- model: all_users (the harness's own model; runs when verifying it)
 select
     all_users.tenant_id,
@@ -9,8 +11,11 @@ select
     all_users.subscription_tier
 from all_users
 where
-    all_users.email <> lower(trim(all_users.email))
-    or all_users.first_name <> trim(all_users.first_name)
-    or all_users.last_name <> trim(all_users.last_name)
-    or all_users.account_status <> upper(trim(all_users.account_status))
-    or all_users.subscription_tier <> lower(trim(all_users.subscription_tier))
+    all_users.email <> lower(all_users.email)
+    or length(all_users.email) <> length(trim(all_users.email))
+    or length(all_users.first_name) <> length(trim(all_users.first_name))
+    or length(all_users.last_name) <> length(trim(all_users.last_name))
+    or all_users.account_status <> upper(all_users.account_status)
+    or length(all_users.account_status) <> length(trim(all_users.account_status))
+    or all_users.subscription_tier <> lower(all_users.subscription_tier)
+    or length(all_users.subscription_tier) <> length(trim(all_users.subscription_tier))

@@ -53,6 +53,37 @@ def test_redshift_discovery_sql_agrees_with_postgres_discovery(tenant_database, 
         assert json.loads(r["columns_json"]) == json.loads(p["columns_json"])
 
 
+ZERO_ETL_STATE = """
+create table public.svv_integration_table_state (
+    target_database char(128), schema_name char(128), table_name char(128), table_state char(128)
+);
+"""
+
+
+@pytest.mark.tenants(n=4, rows=2)
+def test_redshift_discovery_reads_only_synced_zero_etl_tables(tenant_database, dbt_project):
+    """mgmt/zero-etl.reqs-lims: only Synced tables can be queried; r_SVV_INTEGRATION_TABLE_STATE
+    gives each table's state (char(128) columns, hence the padding here). Discovery of another
+    database is emulated by naming the current one 'zeroetl_emulated' in the SVV_ALL_* views."""
+    with psycopg.connect(tenant_database.conninfo) as conn:
+        conn.execute(SVV_EMULATION.replace("current_database()::varchar", "'zeroetl_emulated'::varchar"))
+        conn.execute(ZERO_ETL_STATE)
+    show = "{{ multitenant_analytics.redshift__get_tenant_schemas('users', 'tenant_*', 'zeroetl_emulated') | tojson }}"
+    # No state visible (the view is superuser-only by default): the run stops, naming the grant.
+    failed = dbt_project.invoke("compile", "--inline", show, check=False)
+    assert not failed.success and "sys:monitor" in failed.describe_failure()
+    with psycopg.connect(tenant_database.conninfo) as conn:
+        conn.execute(
+            "insert into public.svv_integration_table_state values ('zeroetl_emulated', 'tenant_a', 'users', 'Synced'),"
+            " ('zeroetl_emulated', 'tenant_b', 'users', 'ResyncRequired'),"
+            " ('zeroetl_emulated', 'tenant_c', 'users', 'Synced')"
+        )  # tenant_d has no state row
+    result = dbt_project.invoke("compile", "--inline", show)
+    assert [t["name"] for t in json.loads(result.nodes[0].compiled_code)] == ["tenant_a", "tenant_c"]
+    warned = " ".join(result.warnings)
+    assert "tenant_b.users (ResyncRequired)" in warned and "tenant_d.users (no state)" in warned
+
+
 @pytest.mark.tenants(n=5, rows=4, seed=8)
 def test_zero_etl_model_on_postgres_equals_all_users(tenant_database, dbt_project):
     vars = {"enable_zero_etl_model": True, "zeroetl_database": tenant_database.name}

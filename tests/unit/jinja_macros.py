@@ -1,6 +1,7 @@
 """Load the dbt project's pure macros with plain Jinja, so their logic is tested without dbt or a
-database. Provides what those macros use of dbt's context: return(), exceptions, adapter.dispatch,
-modules, var() (always its default), the project namespace, and do/loopcontrols."""
+database. Provides what those macros use of dbt's context: return(), exceptions, adapter.dispatch
+(to ``adapter_type``'s variant, else the default), modules, var() (always its default), the project
+namespace, and do/loopcontrols."""
 
 from __future__ import annotations
 
@@ -35,15 +36,20 @@ def _raise_compiler_error(message):
 class Macros:
     """The macros of the given files, callable as Python functions: ``Macros("x.sql").name(...)``."""
 
-    def __init__(self, *files: str):
+    def __init__(self, *files: str, adapter_type: str = "postgres"):
         env = jinja2.Environment(extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"])
+
+        def dispatch(name, package):
+            """dbt's order: the adapter's own variant, else the default."""
+            return getattr(namespace, f"{adapter_type}__{name}", None) or getattr(namespace, "default__" + name)
+
         self._macros = {}
         namespace = SimpleNamespace()
         env.globals.update(
             {
                 "return": _return,
                 "exceptions": SimpleNamespace(raise_compiler_error=_raise_compiler_error),
-                "adapter": SimpleNamespace(dispatch=lambda name, package: getattr(namespace, "default__" + name)),
+                "adapter": SimpleNamespace(dispatch=dispatch),
                 "modules": SimpleNamespace(re=re, datetime=datetime),
                 "var": lambda name, default=None: default,  # the project's defaults
                 "multitenant_analytics": namespace,

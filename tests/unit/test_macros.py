@@ -14,6 +14,7 @@ from .jinja_macros import CompilerError, Macros
 pytestmark = [pytest.mark.unit, pytest.mark.local]
 
 macros = Macros("union/tenant_batches.sql", "utils/_sql_text.sql", "union/widen_type.sql")
+redshift = Macros("utils/_sql_text.sql", "union/widen_type.sql", adapter_type="redshift")
 names = st.lists(st.text(min_size=1, max_size=12), max_size=60)
 
 
@@ -140,3 +141,72 @@ def test_widening_is_symmetric_and_idempotent(a, b):
 )  # fmt: skip
 def test_widening_table(a, b, wide):
     assert macros.widen_type(a, b) == wide
+
+
+def _redshift_literal_value(literal: str) -> str:
+    """What Redshift reads from a string literal: `''` is a quote and a backslash escapes the next
+    character (r_QUOTE_LITERAL doubles both), written independently of the macro."""
+    assert literal[0] == literal[-1] == "'"
+    out, i, body = [], 0, literal[1:-1]
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\" or (ch == "'" and body[i + 1 : i + 2] == "'"):
+            out.append(body[i + 1])
+            i += 2
+        else:
+            assert ch != "'", f"unescaped quote in {literal!r}"
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+@given(st.text(alphabet=st.sampled_from("ab'\\ \"%_n"), max_size=20))
+def test_redshift_literals_escape_backslashes(value):
+    assert _redshift_literal_value(redshift._sql_string(value)) == value
+    names = [value, value + "x", "t\\"]
+    assert [_redshift_literal_value(f"'{p}'") for p in redshift._sql_string_list(names)[1:-1].split("', '")] == names
+    # PostgreSQL (standard_conforming_strings): a backslash is an ordinary character.
+    assert macros._sql_string(value)[1:-1].replace("''", "'") == value
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "wide"),
+    [("numeric(12,2)", "numeric(14,4)", "numeric(14,4)"), ("numeric(12,2)", "numeric(10,4)", "numeric(14,4)"),
+     ("bigint", "numeric(38,0)", "numeric(38,0)"), ("bigint", "numeric(12,2)", "numeric(21,2)"),
+     ("integer", "numeric(5,3)", "numeric(13,3)"), ("smallint", "numeric", "numeric(18,0)"),
+     ("numeric(38,0)", "numeric(10,2)", None), ("bigint", "numeric(20,20)", None),
+     ("integer", "real", "double precision"), ("numeric(12,2)", "double precision", "double precision"),
+     ("integer", "bigint", "bigint"), ("smallint", "integer", "integer"),
+     ("character varying(20)", "character varying(255)", "character varying(65535)"), ("integer", "text", None)],
+)  # fmt: skip
+def test_redshift_widening_keeps_every_digit(a, b, wide):
+    """Redshift's bare numeric is numeric(18,0) and decimals stop at 38 digits (r_Numeric_types201)."""
+    assert redshift.widen_type(a, b) == wide
+    assert redshift.widen_type(b, a) == wide
+
+
+REDSHIFT_EXACT = ["smallint", "integer", "bigint", "numeric", "numeric(5,0)", "numeric(12,2)", "numeric(14,4)",
+                  "numeric(38,0)", "numeric(20,18)", "numeric(38,37)"]  # fmt: skip
+
+
+@given(st.sampled_from(REDSHIFT_EXACT), st.sampled_from(REDSHIFT_EXACT))
+def test_redshift_widened_decimal_holds_both_inputs(a, b):
+    """Every value of either input fits the widened type: as many integer digits and as much scale."""
+
+    def digits(t):
+        fixed = {"smallint": (5, 0), "integer": (10, 0), "bigint": (19, 0), "numeric": (18, 0)}
+        if t in fixed:
+            return fixed[t]
+        p, s = map(int, re.findall(r"\d+", t))
+        return p - s, s
+
+    wide = redshift.widen_type(a, b)
+    (ia, sa), (ib, sb) = digits(a), digits(b)
+    if wide is None:
+        assert max(ia, ib) + max(sa, sb) > 38
+        return
+    iw, sw = digits(wide)
+    assert iw >= max(ia, ib) and sw >= max(sa, sb) and iw + sw <= 38
+    if a != b:  # a type meeting itself stays as it is
+        assert "numeric" not in wide or re.fullmatch(r"numeric\(\d+,\d+\)", wide)  # never bare numeric
+

@@ -99,11 +99,15 @@
 {% endmacro %}
 
 {% macro _offline_tenant_schemas(offline, pattern) %}
+    {#- offline_tenants.columns for every tenant; columns_by_tenant: {name: [[column, type], ...]}
+        gives some tenants other columns (to compile type widening offline). -#}
     {%- set columns_json = (offline.get('columns') or []) | tojson -%}
+    {%- set own = offline.get('columns_by_tenant') or {} -%}
     {%- set rx = modules.re.compile(multitenant_analytics._glob_regex(pattern or var('tenant_schema_pattern', 'tenant_*')), modules.re.IGNORECASE + modules.re.DOTALL) -%}
     {%- set tenants = [] -%}
     {%- for name in offline.get('names') or [] if rx.fullmatch(name) -%}
-        {%- do tenants.append({'name': name, 'has_table': true, 'readable': true, 'columns_json': columns_json}) -%}
+        {%- set columns = (own[name] | tojson) if name in own else columns_json -%}
+        {%- do tenants.append({'name': name, 'has_table': true, 'readable': true, 'columns_json': columns}) -%}
     {%- endfor -%}
     {{ return(tenants) }}
 {% endmacro %}
@@ -169,8 +173,13 @@
     {#- Redshift: the cross-database catalogue views SVV_ALL_SCHEMAS / SVV_ALL_TABLES /
         SVV_ALL_COLUMNS, which also cover a Zero-ETL database (three-part names into another
         database's information_schema do not work on Redshift). One query, a row per column.
-        Privileges are not checked here: an unreadable tenant fails the run at its batch. -#}
+        These views list only what the role may see (r_SVV_ALL_COLUMNS), so an unreadable tenant
+        is absent rather than unreadable: the tenant-count guard (tenant_count_guard) catches that.
+        Reading another database (Zero-ETL), only tables in the Synced state can be queried
+        (mgmt/zero-etl.reqs-lims): the others are skipped with a warning naming them, from
+        SVV_INTEGRATION_TABLE_STATE (r_SVV_INTEGRATION_TABLE_STATE). -#}
     {%- if not execute -%}{{ return([]) }}{%- endif -%}
+    {%- set zero_etl = database | lower != target.database | lower -%}
     {%- set query -%}
         select
             s.schema_name,
@@ -179,7 +188,12 @@
             c.data_type,
             c.character_maximum_length,
             c.numeric_precision,
-            c.numeric_scale
+            c.numeric_scale,
+            {% if zero_etl -%}
+            trim(st.table_state) as table_state
+            {%- else -%}
+            cast(null as varchar) as table_state
+            {%- endif %}
         from svv_all_schemas as s
         left join svv_all_tables as t
             on
@@ -191,12 +205,20 @@
                 t.database_name = c.database_name
                 and t.schema_name = c.schema_name
                 and t.table_name = c.table_name
+        {% if zero_etl -%}
+        left join svv_integration_table_state as st
+            on
+                t.database_name = trim(st.target_database)
+                and t.schema_name = trim(st.schema_name)
+                and t.table_name = trim(st.table_name)
+        {% endif -%}
         where
             s.database_name = {{ multitenant_analytics._sql_string(database) }}
             and lower(s.schema_name) like lower({{ multitenant_analytics._sql_string(multitenant_analytics._glob_to_like(pattern)) }}) escape '!'
         order by s.schema_name, c.ordinal_position
     {%- endset -%}
     {%- set tenants = [] -%}
+    {%- set states = {} -%}
     {%- set current = namespace(name=none, has_table=false, columns=[]) -%}
     {%- for row in run_query(query).rows -%}
         {%- if row[0] != current.name -%}
@@ -206,6 +228,7 @@
             {%- set current.name = row[0] -%}
             {%- set current.has_table = row[1] -%}
             {%- set current.columns = [] -%}
+            {%- if row[1] -%}{%- do states.update({row[0]: row[7]}) -%}{%- endif -%}
         {%- endif -%}
         {%- if row[2] is not none -%}
             {%- do current.columns.append([row[2], multitenant_analytics._redshift_type(row[3], row[4], row[5], row[6])]) -%}
@@ -214,7 +237,33 @@
     {%- if current.name is not none -%}
         {%- do tenants.append({'name': current.name, 'has_table': current.has_table, 'readable': true, 'columns_json': current.columns | tojson}) -%}
     {%- endif -%}
-    {{ return(tenants) }}
+    {{ return(multitenant_analytics._synced_tenants(tenants, states, table_name, database) if zero_etl else tenants) }}
+{% endmacro %}
+
+{% macro _synced_tenants(tenants, states, table_name, database) %}
+    {#- Tenants whose table is in the Synced state (or who have no table: the caller handles those);
+        the others skipped with a warning naming each and its state. With no state at all the role
+        cannot see SVV_INTEGRATION_TABLE_STATE (superusers only by default): stop rather than guess. -#}
+    {%- if states and states.values() | select | list | length == 0 -%}
+        {%- set msg -%}
+            get_tenant_schemas: no Zero-ETL table state visible for the {{ states | length }} {{ table_name }} table(s) in database {{ database }} (SVV_INTEGRATION_TABLE_STATE is empty for this role). Hint: grant role sys:monitor to {{ target.user }} (see docs/redshift.md), or read a database that is not a Zero-ETL target.
+        {%- endset -%}
+        {{ exceptions.raise_compiler_error(msg | trim) }}
+    {%- endif -%}
+    {%- set synced = [] -%}
+    {%- set skipped = [] -%}
+    {%- for t in tenants -%}
+        {%- set state = states.get(t.name) -%}
+        {%- if not t.has_table or state == 'Synced' -%}
+            {%- do synced.append(t) -%}
+        {%- else -%}
+            {%- do skipped.append(t.name ~ '.' ~ table_name ~ ' (' ~ (state or 'no state') ~ ')') -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if skipped -%}
+        {{ exceptions.warn("get_tenant_schemas: " ~ (skipped | length) ~ " Zero-ETL table(s) not in state Synced skipped (only Synced tables can be queried): " ~ (skipped[:10] | join(', ')) ~ (' ...' if skipped | length > 10 else '')) }}
+    {%- endif -%}
+    {{ return(synced) }}
 {% endmacro %}
 
 {% macro _redshift_type(data_type, char_length, precision, scale) %}

@@ -423,8 +423,7 @@ select * from (
         {%- set q = multitenant_analytics._quote_ident(k) -%}
         {%- do key_match.append('delta.' ~ q ~ ' = ' ~ target_name ~ '.' ~ q) -%}
     {%- endfor -%}
-    {#- Quoted as _sql_string does, in one expression: a macro call per tenant is the slow part. -#}
-    {%- set tenant_names = "'" ~ (plan.union.tenants | map(attribute='name') | map('replace', "'", "''") | join("', '")) ~ "'" -%}
+    {%- set tenant_names = multitenant_analytics._sql_string_list(plan.union.tenants | map(attribute='name')) -%}
     {%- set apply -%}
         delete from {{ existing_relation }}
         where exists (select 1 from {{ keys_from }} as delta where {{ key_match | join(' and ') }});

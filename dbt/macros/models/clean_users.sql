@@ -1,7 +1,9 @@
 {% macro clean_users(source) %}
     {#- The seed's cleaning of unioned users rows, shared by all_users and zero_etl_all_users:
         lower/trim email, trim names, upper status, lower tier; rows without user_id or email
-        dropped. `source` names the relation or CTE holding the union (with tenant_id). -#}
+        dropped. `source` names the relation or CTE holding the union (with tenant_id).
+        The load time through dbt.current_timestamp(): on Redshift, current_timestamp is a
+        leader-node-only function that fails over user tables (c_SQL_functions_leader_node_only). -#}
 select
     {{ source }}.tenant_id,
     {{ source }}.user_id,
@@ -14,7 +16,7 @@ select
     lower(trim({{ source }}.subscription_tier)) as subscription_tier,
     {{ source }}.created_at,
     {{ source }}.updated_at,
-    current_timestamp as dbt_loaded_at
+    {{ dbt.current_timestamp() }} as dbt_loaded_at
 from {{ source }}
 where
     {{ source }}.user_id is not null

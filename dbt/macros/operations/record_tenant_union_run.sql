@@ -19,7 +19,7 @@
             batch_stats varchar(65535)
         );
         insert into {{ log_table }} values (
-            {{ multitenant_analytics._sql_string(relation.identifier) }}, current_timestamp,
+            {{ multitenant_analytics._sql_string(relation.identifier) }}, {{ dbt.current_timestamp() }},
             {{ tenants }}, {{ batches }}, {{ batch_size }}, {{ rows }}, {{ seconds }}, {{ incremental }},
             {{ stats_sql }}
         );

@@ -171,10 +171,11 @@
         {%- set filter_column = multitenant_analytics._quote_ident(watermark_column) -%}
         {%- set filter_type = plan.types[watermark_column] -%}
     {%- endif -%}
+    {%- set backslash = multitenant_analytics._literal_backslash() -%}
     {%- set parts = [] -%}
     {%- for t in tenants -%}
         {#- The first branch names and types tenant_id; UNION gives the others' literals that type. -#}
-        {%- set literal = "'" ~ t.name.replace("'", "''") ~ "'" -%}
+        {%- set literal = "'" ~ t.name.replace('\\', backslash).replace("'", "''") ~ "'" -%}
         {%- set branch = "select " ~ (("cast(" ~ literal ~ " as varchar)") if loop.first else literal) ~ " as tenant_id, "
             ~ plan.select_lists[t.columns_json]
             ~ ' from ' ~ ('only ' if t.name in plan.only else '')
@@ -183,7 +184,7 @@
             {%- set filter_column = multitenant_analytics._quote_ident(plan.sources.get(t.columns_json, {}).get(watermark_column, watermark_column)) -%}
             {#- Rows without a value are read every time: they cannot be placed before or after a
                 watermark, and the unique_key upsert keeps them single. -#}
-            {%- set branch = branch ~ ' where ' ~ filter_column ~ " >= cast('" ~ (watermarks[t.name] | string).replace("'", "''") ~ "' as " ~ filter_type ~ ") or " ~ filter_column ~ " is null" -%}
+            {%- set branch = branch ~ ' where ' ~ filter_column ~ " >= cast('" ~ (watermarks[t.name] | string).replace('\\', backslash).replace("'", "''") ~ "' as " ~ filter_type ~ ") or " ~ filter_column ~ " is null" -%}
         {%- endif -%}
         {%- do parts.append(branch) -%}
     {%- endfor -%}

@@ -7,7 +7,28 @@
 {%- endmacro %}
 
 {% macro _sql_string(value) -%}
-    '{{ value | replace("'", "''") }}'
+    '{{ value | replace('\\', multitenant_analytics._literal_backslash()) | replace("'", "''") }}'
+{%- endmacro %}
+
+{% macro _sql_string_list(values) -%}
+    {#- 'a', 'b', ... in one expression: a macro call per value is what makes compile time grow. -#}
+    {%- set backslash = multitenant_analytics._literal_backslash() -%}
+    '{{ values | map('replace', '\\', backslash) | map('replace', "'", "''") | join("', '") }}'
+{%- endmacro %}
+
+{% macro _literal_backslash() -%}
+    {#- What a backslash in a value becomes inside a string literal. -#}
+    {{- return(adapter.dispatch('_literal_backslash', 'multitenant_analytics')()) -}}
+{%- endmacro %}
+
+{% macro default___literal_backslash() -%}
+    {#- PostgreSQL (standard_conforming_strings, on by default): a backslash is an ordinary character. -#}
+    {{- return('\\') -}}
+{%- endmacro %}
+
+{% macro redshift___literal_backslash() -%}
+    {#- Redshift reads a backslash in a literal as an escape, so it is doubled (r_QUOTE_LITERAL). -#}
+    {{- return('\\\\') -}}
 {%- endmacro %}
 
 {% macro _glob_to_like(pattern, escape='!') -%}
