@@ -415,18 +415,18 @@ select * from (
     {#- The incremental strategy, run in dbt's transaction: replaced rows out, new rows in, rows of
         tenants no longer processed out. Only these three tables are locked, whatever the tenant
         count. The target is named by its bare name in the correlation: Redshift's DELETE takes no
-        alias. -#}
+        alias; the keys' alias is not `delta`, a Redshift reserved word (r_pg_keywords). -#}
     {%- set keys_from = relations['keys'] if plan.raw_keys else relations.staging -%}
     {%- set target_name = multitenant_analytics._quote_ident(existing_relation.identifier) -%}
     {%- set key_match = [] -%}
     {%- for k in build.unique_key -%}
         {%- set q = multitenant_analytics._quote_ident(k) -%}
-        {%- do key_match.append('delta.' ~ q ~ ' = ' ~ target_name ~ '.' ~ q) -%}
+        {%- do key_match.append('replaced.' ~ q ~ ' = ' ~ target_name ~ '.' ~ q) -%}
     {%- endfor -%}
     {%- set tenant_names = multitenant_analytics._sql_string_list(plan.union.tenants | map(attribute='name')) -%}
     {%- set apply -%}
         delete from {{ existing_relation }}
-        where exists (select 1 from {{ keys_from }} as delta where {{ key_match | join(' and ') }});
+        where exists (select 1 from {{ keys_from }} as replaced where {{ key_match | join(' and ') }});
         delete from {{ existing_relation }}
         where tenant_id not in ({{ tenant_names }});
         insert into {{ existing_relation }} select * from {{ relations.staging }};
