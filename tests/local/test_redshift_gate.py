@@ -1,0 +1,108 @@
+"""The Redshift compatibility gate (tests/local/redshift_gate.py): the project passes it, and each
+construct of tests/data/redshift_unsupported.yml seeded into a copy of the project fails it."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tenant_harness.runner import DEFAULT_PROJECT_DIR, DbtProject
+
+from .redshift_gate import (
+    OFFLINE_ENV,
+    check,
+    compiled_nodes,
+    existing_tables_replies,
+    load_rules,
+    masked,
+    offline_vars,
+    rule_hits,
+    sent_statements,
+)
+
+pytestmark = pytest.mark.local
+
+MODELS = ("--select", "all_users", "zero_etl_all_users")
+
+
+def everything_sent(project: DbtProject, vars: dict) -> list[tuple[str, str]]:
+    """What the project compiles and sends for redshift: every node compiled; the materialization's
+    incremental run and full refresh over an existing table (the first build's statements are the
+    full refresh's without the backup rename); an operation that reads the run log."""
+    replies = existing_tables_replies()
+    statements = compiled_nodes(project, vars=vars)
+    statements += sent_statements(project, "run", *MODELS, vars=vars, replies=replies)
+    statements += sent_statements(project, "run", *MODELS, "--full-refresh", vars=vars, replies=replies)
+    statements += sent_statements(project, "run-operation", "estimate_processing_time",
+                                  "--args", "{tenant_count: 100, avg_rows_per_tenant: 10}",
+                                  vars=vars, replies=replies)  # fmt: skip
+    return statements
+
+
+def test_every_rule_names_its_documentation_page_and_a_seed():
+    rules = load_rules()
+    assert len({r.id for r in rules}) == len(rules)
+    for r in rules:
+        assert r.doc and r.url.startswith("https://docs.aws.amazon.com/redshift/latest/") and r.seed, r.id
+        assert (r.pattern is not None) + (r.max_identifier_bytes is not None) + (r.max_statement_bytes is not None) == 1
+
+
+def test_masking_keeps_names_and_literals_out_of_the_rules():
+    rules = load_rules()
+    quiet = """select 'now() values (1)' as "current_timestamp", "tenant_x""y" -- string_agg(
+               /* generate_series( */ from "analytics"."users" as u"""
+    assert rule_hits(quiet, rules) == []
+    assert masked(quiet)[1][:2] == ["current_timestamp", 'tenant_x"y']
+    # Leader-node-only functions are fine on the leader node (catalog tables or no table at all).
+    assert rule_hits("select now() as t", rules) == []
+    assert rule_hits("select now() as t from pg_catalog.pg_class", rules) == []
+    assert [r.id for r in rule_hits('insert into "a"."b" values (1, now())', rules)] == ["leader-node-function"]
+
+
+def test_project_passes_the_redshift_gate(tmp_path):
+    vars = offline_vars(3, names=["tenant_o'brien", "tenant_back\\slash", "tenant_00003"], drift=True)
+    with DbtProject(env=OFFLINE_ENV, work_dir=tmp_path / "dbt", quiet=True) as project:
+        statements = everything_sent(project, vars)
+    assert check(statements) == []
+    sent = "\n".join(sql for _, sql in statements)
+    # The capture saw the materialization's every step, not just dbt's bookkeeping.
+    for step in ("__tenant_staging", "rename to", "delete from", "tenant_union_runs", 'as tenant_id, "user_id"',
+                 "cast(\"score\" as numeric(14,4))", "where \"updated_at\" >= cast('2024-05-01 10:00:00'",
+                 "'tenant_back\\\\slash'", "'tenant_o''brien'", "count(*) as builds", "getdate()"):  # fmt: skip
+        assert step in sent, step
+
+
+def test_each_unsupported_construct_seeded_into_the_project_fails_the_gate(tmp_path):
+    rules = load_rules()
+    project_dir = tmp_path / "project"
+    shutil.copytree(DEFAULT_PROJECT_DIR, project_dir, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    for r in rules:
+        (project_dir / "models" / f"seeded_{r.id.replace('-', '_')}.sql").write_text(r.seed + "\n")
+    with DbtProject(env=OFFLINE_ENV, project_dir=project_dir, work_dir=tmp_path / "dbt", quiet=True) as project:
+        violations = check(compiled_nodes(project, vars=offline_vars(3)), rules, parse=False)
+    for r in rules:
+        node = f"model.multitenant_analytics.seeded_{r.id.replace('-', '_')}:"
+        assert any(v.startswith(f"compile {node} {r.id}:") for v in violations), (r.id, violations)
+    unseeded = [v for v in violations if ".seeded_" not in v]
+    assert unseeded == []
+
+
+@pytest.mark.parametrize(
+    ("macro", "original", "seeded", "rule"),
+    [("models/clean_users.sql", "{{ dbt.current_timestamp() }} as dbt_loaded_at", "current_timestamp as dbt_loaded_at",
+      "leader-node-function"),
+     ("union/widen_type.sql", "{{ return('numeric(' ~ precision ~ ',' ~ scale ~ ')' if precision <= 38 else none) }}",
+      "{{ return('numeric') }}", "bare-numeric")],
+    ids=["current_timestamp-in-batches", "bare-numeric-widening"],
+)  # fmt: skip
+def test_a_construct_seeded_into_the_materialization_fails_the_gate(tmp_path, macro, original, seeded, rule):
+    """What only the materialization sends (each batch statement) is checked too."""
+    project_dir = tmp_path / "project"
+    shutil.copytree(DEFAULT_PROJECT_DIR, project_dir, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    path = project_dir / "macros" / macro
+    assert path.read_text().count(original) == 1
+    path.write_text(path.read_text().replace(original, seeded))
+    with DbtProject(env=OFFLINE_ENV, project_dir=project_dir, work_dir=tmp_path / "dbt", quiet=True) as project:
+        violations = check(sent_statements(project, "run", *MODELS, vars=offline_vars(3, drift=True)), parse=False)
+    assert any(f": {rule}:" in v and v.startswith("run --select") for v in violations), violations
