@@ -27,12 +27,14 @@ from pathlib import Path
 
 import click
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from . import report as run_report
 from . import state as state_file
+from . import tunnel as tunnel_module
 from .config import HarnessConfig
 from .database import create_database, database_exists
 from .errors import DbtRunError, HarnessError
@@ -71,6 +73,29 @@ _target_opt = click.option(
     default=None,
     help="local: the harness's PostgreSQL; redshift: TENANT_HARNESS_REDSHIFT_* settings.  [default: local]",
 )
+
+
+def _remember(ctx: click.Context, param: click.Parameter, value):
+    """Keep a tunnel option in ctx.obj (not a command argument: _config reads it from there)."""
+    if value is not None:
+        ctx.obj[param.name] = value
+
+
+def _tunnel(command):
+    """--ssh-tunnel, --ssh-key, --ssh-known-hosts: reach the target through a bastion (any target)."""
+    for option in reversed((
+        click.option("--ssh-tunnel", metavar="USER@HOST[:PORT]", expose_value=False, callback=_remember,
+                     help="Reach the target through this SSH bastion (a local port forward; also "
+                          "TENANT_HARNESS_SSH_TUNNEL)."),
+        click.option("--ssh-key", type=click.Path(dir_okay=False, path_type=Path), expose_value=False,
+                     callback=_remember, help="Private key for the bastion (also TENANT_HARNESS_SSH_KEY)."),
+        click.option("--ssh-known-hosts", type=click.Path(dir_okay=False, path_type=Path), expose_value=False,
+                     callback=_remember, help="known_hosts file with the bastion's host key.  [default: ssh's own]"),
+    )):  # fmt: skip
+        command = option(command)
+    return command
+
+
 _backend = click.option(
     "--backend", type=click.Choice(["embedded", "docker"]), help="Server to start when no DSN is given."
 )
@@ -128,7 +153,35 @@ def _check_interrupted() -> None:
 
 
 def _config(ctx: click.Context, **given) -> HarnessConfig:
-    return HarnessConfig.build(config_file=ctx.obj["config_file"], project_dir=ctx.obj["project_dir"], **given)
+    tunnel = {k: ctx.obj.get(k) for k in ("ssh_tunnel", "ssh_key", "ssh_known_hosts")}
+    return HarnessConfig.build(
+        config_file=ctx.obj["config_file"], project_dir=ctx.obj["project_dir"], **tunnel, **given
+    )
+
+
+def _resolve(config: HarnessConfig) -> Target:
+    """The configured target, through the SSH tunnel when one is configured."""
+    where = resolve_target(config)
+    return _through_tunnel(where, config) if config.ssh_tunnel else where
+
+
+def _through_tunnel(where: Target, config: HarnessConfig) -> Target:
+    """``where`` reached through an SSH local port forward: dbt and the checks connect to its local
+    end. The tunnel closes with the command (on success, errors and Ctrl-C alike)."""
+    params = conninfo_to_dict(where.conninfo)
+    remote_host, remote_port = params.get("host") or "localhost", int(params.get("port") or 5432)
+    tunnel = tunnel_module.SshTunnel(bastion=tunnel_module.SshTarget.parse(config.ssh_tunnel), key_file=config.ssh_key,
+                                     remote_host=remote_host, remote_port=remote_port,
+                                     known_hosts=config.ssh_known_hosts)  # fmt: skip
+    click.get_current_context().with_resource(tunnel)
+    console.print(f"tunnel: 127.0.0.1:{tunnel.local_port} -> {remote_host}:{remote_port} via {tunnel.bastion}")
+    env = dict(where.dbt_env)
+    for key in ("DBT_PG_HOST", "DBT_REDSHIFT_HOST"):
+        if key in env:
+            env[key] = tunnel.local_host
+            env[key.replace("_HOST", "_PORT")] = str(tunnel.local_port)
+    conninfo = make_conninfo(where.conninfo, host=tunnel.local_host, port=tunnel.local_port)
+    return dataclasses.replace(where, dbt_env=env, conninfo=conninfo)
 
 
 def _fail(exc: Exception) -> None:
@@ -323,7 +376,7 @@ def down(force):
 def _dbt(ctx, dsn, target, call, batch_size=None) -> tuple[DbtResult, Target, HarnessConfig]:
     """``call(project)`` on the dbt project bound to the target: its result, the target, the config."""
     config = _config(ctx, dsn=dsn, target=target, batch_size=batch_size)
-    where = resolve_target(config)
+    where = _resolve(config)
     with open_project(config, where) as project:
         return call(project), where, config
 
@@ -338,6 +391,7 @@ def _exit_with(result: DbtResult) -> None:
 @main.command()
 @_dsn
 @_target_opt
+@_tunnel
 @click.pass_context
 def debug(ctx, dsn, target):
     """dbt debug: check profile, project and connection (the seed's --step1)."""
@@ -348,6 +402,7 @@ def debug(ctx, dsn, target):
 @main.command()
 @_dsn
 @_target_opt
+@_tunnel
 @_batch
 @click.option("--select", "-s", "select", multiple=True, help="dbt node selection.")
 @click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
@@ -367,6 +422,7 @@ def run(ctx, dsn, target, batch_size, select, full_refresh, report_dir):
 @main.command()
 @_dsn
 @_target_opt
+@_tunnel
 @click.option("--select", "-s", "select", multiple=True, help="dbt node selection.")
 @click.pass_context
 def test(ctx, dsn, target, select):
@@ -381,6 +437,7 @@ def test(ctx, dsn, target, select):
 )
 @_dsn
 @_target_opt
+@_tunnel
 @click.argument("dbt_args", nargs=-1, type=click.UNPROCESSED, required=True)
 @click.pass_context
 def exec(ctx, dsn, target, dbt_args):  # noqa: A001 - the command's name
@@ -393,6 +450,7 @@ def exec(ctx, dsn, target, dbt_args):  # noqa: A001 - the command's name
 @main.command()
 @_dsn
 @_target_opt
+@_tunnel
 @click.option("--schema", default=None, help="Schema dbt built the models in.  [default: analytics]")
 @click.option("--model", default="all_users", show_default=True, help="The tenant_union model to check.")
 @click.option("--source-table", default="users", show_default=True, help="The per-tenant table it unions.")
@@ -409,7 +467,7 @@ def verify(ctx, dsn, target, schema, model, source_table, key, tenant_column, sq
     SQL: each query must return zero rows."""
     with _errors():
         config = _config(ctx, dsn=dsn, target=target, schema=schema)
-        where = resolve_target(config)
+        where = _resolve(config)
         spec = ModelSpec(model, source_table, tuple(k.strip() for k in key.split(",")), tenant_column)
         checks = run_checks(
             where.conninfo, schema=config.schema, engine=where.engine, models=[spec], checks_dir=checks_dir,

@@ -52,6 +52,9 @@ class HarnessConfig:
     schema: str = "analytics"
     project_dir: Path | None = None
     tables: tuple[TableSpec, ...] = ()  # the generator's tables ([[harness.tables]]); () = users
+    ssh_tunnel: str | None = None  # user@host[:port]: reach the target through this bastion
+    ssh_key: Path | None = None  # the private key for the bastion
+    ssh_known_hosts: Path | None = None  # known_hosts to check the bastion's key against (default: ssh's)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -108,6 +111,9 @@ class HarnessConfig:
                 raise bad(name, f">= 1, got {value}", " Hint: --batch-size 50.")
         if self.target not in ("local", "redshift"):
             raise bad("target", f"'local' or 'redshift', got {self.target!r}")
+        if self.ssh_tunnel and not self.ssh_key:
+            hint = f" Hint: --ssh-key ~/.ssh/bastion.pem (or {ENV_PREFIX}SSH_KEY)."
+            raise bad("ssh_tunnel", f"given with a key file, got {self.ssh_tunnel!r} and no ssh_key", hint)
         if self.backend not in ("embedded", "docker"):
             raise bad("backend", f"'embedded' or 'docker', got {self.backend!r}")
 
