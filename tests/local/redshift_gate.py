@@ -290,9 +290,24 @@ def compiled_nodes(project, *args: str, vars: dict) -> list[tuple[str, str]]:
     return [(f"compile {n.unique_id}", n.compiled_code) for n in result.nodes if n.compiled_code]
 
 
-def sent_statements(project, *args: str, vars: dict, replies: Sequence[Reply] = ()) -> list[tuple[str, str]]:
-    """(where, statement) of everything ``dbt <args>`` sends to the recorded redshift connection."""
+def sent_statements(
+    project, *args: str, vars: dict, replies: Sequence[Reply] = (), expect_failure: str | None = None
+) -> list[tuple[str, str]]:
+    """(where, statement) of everything ``dbt <args>`` sends to the recorded redshift connection; with
+    ``expect_failure``, the command must fail with that text in its message."""
     with recording_redshift(replies) as log:
-        project.invoke(*args, vars=vars)
+        result = project.invoke(*args, vars=vars, check=expect_failure is None)
+    if expect_failure is not None:
+        assert not result.success and expect_failure in result.describe_failure(), result.describe_failure()
     label = " ".join(a for a in args if not a.startswith("{"))
     return [(f"{label} #{i}", sql) for i, sql in enumerate(log, 1) if sql not in ("commit", "rollback")]
+
+
+def tenant_drop_replies() -> list[Reply]:
+    """Replies saying the last build had 10 tenants and tenant_gone has rows but is no longer found:
+    the tenant-count guard stops the run after its two queries."""
+    return [
+        Reply(r"select tenant_union_runs\.tenants\s", ("tenants",), ((10,),)),
+        Reply(r"previous\.tenant_id not in", ("tenant_id",), (("tenant_gone",),)),
+        *existing_tables_replies(),
+    ]

@@ -19,6 +19,7 @@ from .redshift_gate import (
     offline_vars,
     rule_hits,
     sent_statements,
+    tenant_drop_replies,
 )
 
 pytestmark = pytest.mark.local
@@ -29,11 +30,14 @@ MODELS = ("--select", "all_users", "zero_etl_all_users")
 def everything_sent(project: DbtProject, vars: dict) -> list[tuple[str, str]]:
     """What the project compiles and sends for redshift: every node compiled; the materialization's
     incremental run and full refresh over an existing table (the first build's statements are the
-    full refresh's without the backup rename); an operation that reads the run log."""
+    full refresh's without the backup rename), a run the tenant-count guard stops, an operation that
+    reads the run log."""
     replies = existing_tables_replies()
     statements = compiled_nodes(project, vars=vars)
     statements += sent_statements(project, "run", *MODELS, vars=vars, replies=replies)
     statements += sent_statements(project, "run", *MODELS, "--full-refresh", vars=vars, replies=replies)
+    statements += sent_statements(project, "run", *MODELS, vars=vars, replies=tenant_drop_replies(),
+                                  expect_failure="Vanished tenants: tenant_gone")  # fmt: skip
     statements += sent_statements(project, "run-operation", "estimate_processing_time",
                                   "--args", "{tenant_count: 100, avg_rows_per_tenant: 10}",
                                   vars=vars, replies=replies)  # fmt: skip
@@ -69,7 +73,8 @@ def test_project_passes_the_redshift_gate(tmp_path):
     # The capture saw the materialization's every step, not just dbt's bookkeeping.
     for step in ("__tenant_staging", "rename to", "delete from", "tenant_union_runs", 'as tenant_id, "user_id"',
                  "cast(\"score\" as numeric(14,4))", "where \"updated_at\" >= cast('2024-05-01 10:00:00'",
-                 "'tenant_back\\\\slash'", "'tenant_o''brien'", "count(*) as builds", "getdate()"):  # fmt: skip
+                 "'tenant_back\\\\slash'", "'tenant_o''brien'", "count(*) as builds", "getdate()",
+                 "previous.tenant_id not in"):  # fmt: skip
         assert step in sent, step
 
 

@@ -28,6 +28,7 @@
     {% do multitenant_analytics._tenant_union_begin(tx) %}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
     {%- set plan = multitenant_analytics._tenant_union_plan(build, existing_relation) -%}
+    {% do multitenant_analytics.tenant_count_guard(target_relation, existing_relation, plan.union.tenants) %}
     {%- set staged = multitenant_analytics._tenant_union_build_staging(plan, build, relations, tx) -%}
 
     -- `BEGIN` happens here: the swap (or the delta), hooks, grants, docs and the run log commit at once.

@@ -4,7 +4,7 @@
     {%- set defaults = {
         'batch_size': 50, 'max_tenant_limit': 2000, 'enable_tenant_filter': false,
         'filtered_tenants': [], 'include_tenants': [], 'exclude_tenants': [], 'missing_table': 'warn',
-        'unreadable_tenant': 'error', 'unknown_filter_entry': 'warn',
+        'unreadable_tenant': 'error', 'unknown_filter_entry': 'warn', 'max_tenant_drop': 0.2,
         'parallel_group_size': 100,
     } -%}
     {%- set given = var('tenant_processing', {}) -%}
@@ -28,6 +28,9 @@
             {{ exceptions.raise_compiler_error("tenant_config: tenant_processing." ~ key ~ " must be a list, got " ~ (cfg[key] | tojson) ~ ". Hint: [\"tenant_a\", \"tenant_b*\"].") }}
         {%- endif -%}
     {%- endfor -%}
+    {%- if cfg.max_tenant_drop is not number or cfg.max_tenant_drop is boolean or cfg.max_tenant_drop < 0 or cfg.max_tenant_drop > 1 -%}
+        {{ exceptions.raise_compiler_error("tenant_config: tenant_processing.max_tenant_drop must be a share from 0 to 1, got " ~ (cfg.max_tenant_drop | tojson) ~ ". Hint: 0.2 stops a run with a fifth fewer tenants than the last build; 1 turns the check off.") }}
+    {%- endif -%}
     {%- for key in ['missing_table', 'unreadable_tenant', 'unknown_filter_entry'] if cfg[key] not in ['warn', 'error'] -%}
         {{ exceptions.raise_compiler_error("tenant_config: tenant_processing." ~ key ~ " must be 'warn' or 'error', got " ~ (cfg[key] | tojson) ~ ".") }}
     {%- endfor -%}
