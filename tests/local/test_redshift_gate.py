@@ -111,3 +111,11 @@ def test_a_construct_seeded_into_the_materialization_fails_the_gate(tmp_path, ma
     with DbtProject(env=OFFLINE_ENV, project_dir=project_dir, work_dir=tmp_path / "dbt", quiet=True) as project:
         violations = check(sent_statements(project, "run", *MODELS, vars=offline_vars(3, drift=True)), parse=False)
     assert any(f": {rule}:" in v and v.startswith("run --select") for v in violations), violations
+
+
+def test_redshift_verification_sql_passes_the_gate():
+    from tenant_harness.verify import check_files
+
+    files = check_files(engine="redshift")
+    assert any(f.parent.name == "redshift" for f in files)
+    assert check([(f"verify {f.relative_to(f.parents[2])}", f.read_text()) for f in files]) == []
