@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,11 +166,12 @@ def check(
 
 @dataclass(frozen=True)
 class Reply:
-    """Rows for statements matching ``pattern`` (searched in the statement, case-insensitive)."""
+    """Rows for statements matching ``pattern`` (searched in the statement, case-insensitive);
+    ``rows`` may be a function of the statements sent so far."""
 
     pattern: str
     columns: tuple[str, ...]
-    rows: tuple[tuple, ...]
+    rows: tuple[tuple, ...] | Callable[[list[str]], tuple[tuple, ...]]
 
 
 class _Cursor:
@@ -186,8 +187,9 @@ class _Cursor:
         if reply is None:
             self.description, self._rows, self.rowcount = None, [], 1
         else:
+            rows = reply.rows(self._log) if callable(reply.rows) else reply.rows
             self.description = [(c, 1043, None, None, None, None, None) for c in reply.columns]
-            self._rows, self.rowcount = list(reply.rows), len(reply.rows)
+            self._rows, self.rowcount = list(rows), len(rows)
         return self
 
     def fetchall(self):
@@ -267,6 +269,18 @@ def offline_vars(n: int, *, names: Sequence[str] | None = None, drift: bool = Fa
     return {"offline_tenants": offline, "tenant_processing": {"max_tenant_limit": len(names), "batch_size": 2}}
 
 
+def _own_claim(log: list[str]) -> tuple[tuple, ...]:
+    """The run lock's claim row, as the claim this run just inserted would read back."""
+    claims = [m for sql in log for m in re.findall(r"select '[^']*', '([^']+)', pg_backend_pid\(\)", sql)]
+    return ((claims[-1], 1, "2024-05-01 10:00:00"),)
+
+
+# Replies every recorded run needs: the run lock reads back the claim it made (default__tenant_union_lock).
+RUN_LOCK = Reply(
+    r"select run_id, pid, claimed_at from .*tenant_union_claims", ("run_id", "pid", "claimed_at"), _own_claim
+)
+
+
 def existing_tables_replies(database: str = "dev") -> list[Reply]:
     """Catalog replies saying the models and the run log exist (so a run takes the incremental path),
     with watermarks and past builds to read."""
@@ -295,7 +309,7 @@ def sent_statements(
 ) -> list[tuple[str, str]]:
     """(where, statement) of everything ``dbt <args>`` sends to the recorded redshift connection; with
     ``expect_failure``, the command must fail with that text in its message."""
-    with recording_redshift(replies) as log:
+    with recording_redshift([RUN_LOCK, *replies]) as log:
         result = project.invoke(*args, vars=vars, check=expect_failure is None)
     if expect_failure is not None:
         assert not result.success and expect_failure in result.describe_failure(), result.describe_failure()

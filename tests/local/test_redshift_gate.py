@@ -71,7 +71,7 @@ def test_project_passes_the_redshift_gate(tmp_path):
     assert check(statements) == []
     sent = "\n".join(sql for _, sql in statements)
     # The capture saw the materialization's every step, not just dbt's bookkeeping.
-    for step in ("__tenant_staging", "rename to", "delete from", "tenant_union_runs", 'as tenant_id, "user_id"',
+    for step in ("__tu_stg_", "rename to", "delete from", "tenant_union_runs", 'as tenant_id, "user_id"',
                  "cast(\"score\" as numeric(14,4))", "where \"updated_at\" >= cast('2024-05-01 10:00:00'",
                  "'tenant_back\\\\slash'", "'tenant_o''brien'", "count(*) as builds", "getdate()",
                  "previous.tenant_id not in"):  # fmt: skip

@@ -525,7 +525,8 @@ select * from (
         where not exists (select 1 from {{ claims }} where model = {{ name }});
     {%- endset -%}
     {%- set started = modules.datetime.datetime.now() -%}
-    {%- for attempt in range(1000000) -%}
+    {#- dbt's Jinja sandbox allows ranges up to 100,000; run_wait ends the loop long before. -#}
+    {%- for attempt in range(100000) -%}
         {% do adapter.execute(claim, auto_begin=True) %}
         {% do adapter.commit() %}
         {#- Read in a new transaction, left open for the materialization to commit. -#}
@@ -535,6 +536,7 @@ select * from (
             {{ exceptions.raise_compiler_error("tenant_union: model " ~ model.name ~ " (" ~ relation ~ ") is being built by another run, still running after " ~ timeouts.run_wait ~ " s (performance.run_wait_seconds): run " ~ holder[0] ~ ", pid " ~ holder[1] ~ ", since " ~ holder[2] ~ ". Hint: wait for it to finish, or stop it (pg_terminate_backend(pid)).") }}
         {%- endif -%}
     {%- endfor -%}
+    {{ exceptions.raise_compiler_error("tenant_union: model " ~ model.name ~ " (" ~ relation ~ ") could not claim its run lock in " ~ claims ~ ". Hint: check that table.") }}
 {% endmacro %}
 
 {% macro default__tenant_union_unlock(relation) %}

@@ -1,0 +1,16 @@
+{#- Redshift variants of the tenant_union run lock. dbt dispatches Redshift to redshift__, then
+    postgres__, then default__ (dbt-redshift extends dbt-postgres), so without these Redshift would
+    get the PostgreSQL advisory-lock DO blocks, which it does not have (c_unsupported-postgresql-features,
+    c_unsupported-postgresql-functions); the default__ claim table and LOCK are the Redshift way. -#}
+
+{% macro redshift__tenant_union_lock(relation, timeouts) %}
+    {{ return(multitenant_analytics.default__tenant_union_lock(relation, timeouts)) }}
+{% endmacro %}
+
+{% macro redshift__tenant_union_unlock(relation) %}
+    {{ return(multitenant_analytics.default__tenant_union_unlock(relation)) }}
+{% endmacro %}
+
+{% macro redshift__tenant_union_lock_table(relation, timeouts, mode) %}
+    {{ return(multitenant_analytics.default__tenant_union_lock_table(relation, timeouts, mode)) }}
+{% endmacro %}
