@@ -209,4 +209,3 @@ def test_redshift_widened_decimal_holds_both_inputs(a, b):
     assert iw >= max(ia, ib) and sw >= max(sa, sb) and iw + sw <= 38
     if a != b:  # a type meeting itself stays as it is
         assert "numeric" not in wide or re.fullmatch(r"numeric\(\d+,\d+\)", wide)  # never bare numeric
-
