@@ -14,3 +14,13 @@
 {% macro redshift__tenant_union_lock_table(relation, timeouts, mode) %}
     {{ return(multitenant_analytics.default__tenant_union_lock_table(relation, timeouts, mode)) }}
 {% endmacro %}
+
+{% macro redshift__tenant_union_run_batch(batch) %}
+    {#- Plain statements: Redshift has no PL/pgSQL DO blocks to wrap a batch in. -#}
+    {{ return(multitenant_analytics.default__tenant_union_run_batch(batch)) }}
+{% endmacro %}
+
+{% macro redshift__tenant_tables_with_children(table_name, tenants, database) %}
+    {#- Redshift has no table inheritance or partitions to find (and no json_agg). -#}
+    {{ return(multitenant_analytics.default__tenant_tables_with_children(table_name, tenants, database)) }}
+{% endmacro %}
