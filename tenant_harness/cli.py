@@ -270,7 +270,14 @@ def _down_dsn(saved: state_file.HarnessState) -> None:
         if (theirs.host, theirs.port, theirs.dbname) == (endpoint.host, endpoint.port, saved.database):
             endpoint = dataclasses.replace(endpoint, password=theirs.password)
     if names:
-        _drop_schemas(endpoint.conninfo(saved.database), names)
+        try:
+            _drop_schemas(endpoint.conninfo(saved.database), names)
+        except psycopg.OperationalError as exc:
+            raise HarnessError(
+                f"cannot reach {saved.endpoint.redacted()} to drop the {len(names)} schemas up created there: "
+                f"{_first_line(exc)}. Hint: start that server (a password comes from PGPASSWORD), then "
+                "tenant-harness down again; or tenant-harness down --force to forget them."
+            ) from None
     shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
     where = f"database {saved.database} at {saved.endpoint.host}:{saved.endpoint.port}"
     removed = f"dropped the {len(names)} schemas up created ({shown})" if names else "up created no schema"
@@ -359,7 +366,15 @@ def down(force):
             console.print("down: nothing to stop")
             return
         if saved.kind == "dsn":
-            _down_dsn(saved)
+            try:
+                _down_dsn(saved)
+            except HarnessError:
+                if not force:
+                    raise
+                console.print(
+                    f"down: could not reach {saved.endpoint.redacted()}; forgot its state (dropped nothing)",
+                    soft_wrap=True,
+                )
             state_file.clear()
             return
         stopped = "stopped"

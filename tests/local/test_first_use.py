@@ -191,3 +191,19 @@ def test_a_pg_bin_folder_without_postgres_is_an_error_naming_it(tmp_path, monkey
     assert up.output.startswith(f"error: TENANT_HARNESS_PG_BIN={empty} has no initdb"), up.output
     assert up.output.count("\n") == 1 and "Hint:" in up.output
     assert not (tmp_path / "state" / "state.json").exists()
+
+
+def test_down_after_up_dsn_with_the_server_unreachable_says_what_it_could_not_drop(tmp_path, monkeypatch):
+    from tenant_harness.server import Endpoint, free_port
+
+    monkeypatch.setenv("TENANT_HARNESS_STATE_DIR", str(tmp_path / "state"))
+    endpoint = Endpoint(host="127.0.0.1", port=free_port(), user="u", password="s3cret", dbname="theirs")
+    state_file.save(state_file.HarnessState(endpoint, "theirs", "dsn", created_schemas=["tenant_a", "harness_truth"]))
+    down = CliRunner().invoke(main, ["down"])
+    assert down.exit_code == 1 and down.output.count("\n") == 1, down.output
+    assert f"cannot reach host=127.0.0.1 port={endpoint.port}" in down.output
+    assert "to drop the 2 schemas up created there" in down.output and "down --force" in down.output
+    assert (tmp_path / "state" / "state.json").exists()
+    forced = invoke("down", "--force")
+    assert forced.exit_code == 0 and "dropped nothing" in forced.output, forced.output
+    assert not (tmp_path / "state" / "state.json").exists()
