@@ -178,7 +178,12 @@ def generate(project_dir: Path, files: Iterable[Path] | None = None) -> list[Mut
 def generate_file(name: str, source: str) -> list[Mutant]:
     """The mutants of one file's text, sorted by position; deterministic for a given text."""
     edits: dict[tuple[int, int, str], _Edit] = {}
+    comments = _comment_spans(source)
     for edit in _edits(source):
+        # A span that reaches into a {# #} comment (e.g. a dropped condition running past one) would
+        # change the comment too: an equivalent-looking mutant that is not one edit of the code.
+        if any(edit.start < end and edit.end > start for start, end in comments):
+            continue
         if source[edit.start : edit.end] != edit.replacement:
             edits.setdefault((edit.start, edit.end, edit.replacement), edit)
     mutants: list[Mutant] = []
@@ -218,11 +223,29 @@ def generate_file(name: str, source: str) -> list[Mutant]:
 # --- splitting the file ------------------------------------------------------------------------
 
 
+def _same_length_newlines(source: str) -> str:
+    """Jinja's lexer turns \r\n and \r into \n; same-length stand-ins keep every offset."""
+    return source.replace("\r\n", " \n").replace("\r", "\n")
+
+
+def _comment_spans(source: str) -> list[tuple[int, int]]:
+    """(start, end) of every ``{# #}`` comment, delimiters included."""
+    spans, start = [], None
+    for tok in _jinja_tokens(source):
+        if tok.kind == "comment_begin":
+            start = tok.start
+        elif tok.kind == "comment_end" and start is not None:
+            spans.append((start, tok.end))
+            start = None
+    return spans
+
+
 def _jinja_tokens(source: str) -> list[_Tok]:
     """Jinja's tokens with their offsets in ``source`` (the lexer drops whitespace that ``-``
     strips, so each token is found from where the previous one ended)."""
     out: list[_Tok] = []
     pos = 0
+    source = _same_length_newlines(source)
     for _line, kind, value in jinja_environment().lexer.tokeniter(source, None):
         if not value:
             continue
@@ -235,8 +258,7 @@ def _jinja_tokens(source: str) -> list[_Tok]:
 
 
 def _edits(source: str) -> Iterator[_Edit]:
-    # Jinja's lexer turns \r\n and \r into \n; the same-length stand-ins keep every offset.
-    source = source.replace("\r\n", " \n").replace("\r", "\n")
+    source = _same_length_newlines(source)
     tokens = _jinja_tokens(source)
     sql: list[_Tok] = []  # the SQL text's tokens, with Jinja tags as opaque 'jexpr'/'jblock' tokens
     scanner = _SqlScanner(source)
