@@ -273,22 +273,21 @@ def source_rows(
 
     Rows 1..``rows`` are valid; each is messy with probability ``messy_ratio``. Extra invalid rows
     follow, each valid row adding one with probability ``invalid_ratio``: each nulls a required
-    column the tenant has (in turn), or the key (every other one) when ``null_ids``."""
+    column the tenant has (in turn), or the key (every other one) when ``null_ids``; none where
+    nothing may be nulled."""
     rng = _rng(seed, spec.name, tenant)
     n_invalid = sum(rng.random() < spec.invalid_ratio for _ in range(rows))
     nullable = [c for c in spec.required if c in layout.names and c not in spec.key]
     key = spec.key[0] if spec.key[0] in layout.names else None
+    if not nullable and not (null_ids and key):
+        n_invalid = 0  # nothing may be nulled: a primary key column cannot hold a null
     out = []
     for n in range(1, rows + n_invalid + 1):
         messy = rng.random() < spec.messy_ratio
         null = None
         if n > rows:
-            if null_ids and key and (n % 2 or not nullable):
-                null = key
-            elif nullable:
-                null = nullable[n % len(nullable)]
-            elif key:
-                null = key  # nothing else to null: a row without its key (a tenant without a primary key)
+            null_key = null_ids and key and (n % 2 or not nullable)
+            null = key if null_key else nullable[n % len(nullable)]
         out.append(SourceRow(n, messy, null))
     return out
 

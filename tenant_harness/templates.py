@@ -94,11 +94,17 @@ class TemplateFactory:
     created: list[str] = field(default_factory=list)
     clone_name: str = field(default_factory=lambda: f"th_test_{uuid.uuid4().hex[:12]}")
     live: set[str] = field(default_factory=set)
+    # Template names carry the factory's own token: two factories on one server (a test's own
+    # factory beside the session's) must never drop each other's templates.
+    token: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
+
+    def _template_name(self, spec: TenantSet) -> str:
+        return f"{spec.template_name}_{self.token}"
 
     def template(self, spec: TenantSet) -> tuple[str, DatasetTruth]:
         """The template database for ``spec`` (built on first use) and its truth."""
         if spec not in self.truths:
-            name = spec.template_name
+            name = self._template_name(spec)
             drop_database(self.endpoint, name)
             create_database(self.endpoint, name)
             self.created.append(name)
@@ -106,7 +112,7 @@ class TemplateFactory:
                 self.endpoint.conninfo(name), spec.names, spec.rows, spec.seed,
                 jitter=spec.jitter, null_id_every=spec.null_id_every, tables=spec.tables or None,
             )  # fmt: skip
-        return spec.template_name, self.truths[spec]
+        return self._template_name(spec), self.truths[spec]
 
     def clone(self, spec: TenantSet, name: str | None = None) -> TenantDatabase:
         """A fresh database holding ``spec``'s tenants, cloned from its template; :meth:`drop` it."""

@@ -539,6 +539,15 @@ class _SqlScanner:
 
 
 def _sql_edits(source: str, tokens: list[_Tok]) -> Iterator[_Edit]:
+    """The SQL text's edits, none reaching into a ``--`` or ``/* */`` comment (a dropped condition
+    could otherwise run on past one)."""
+    comments = [(t.start, t.end) for t in tokens if t.kind == "comment"]
+    for edit in _sql_code_edits(source, tokens):
+        if not any(edit.start < end and edit.end > start for start, end in comments):
+            yield edit
+
+
+def _sql_code_edits(source: str, tokens: list[_Tok]) -> Iterator[_Edit]:
     sig = [t for t in tokens if t.kind not in ("ws", "comment")]
     yield from _sql_string_patterns(source, tokens)
     for k, tok in enumerate(sig):

@@ -99,7 +99,8 @@ def test_max_tenant_limit_names_count_and_limit(tenant_database, dbt_project):
 @pytest.mark.tenants(n=5, rows=2)
 def test_filters_include_exclude_and_seed_filter(tenant_database, dbt_project):
     def tenants_for(processing):
-        dbt_project.run("all_users", vars={"tenant_processing": processing})
+        # Each filter change is deliberate: the guard against vanishing tenants is switched off.
+        dbt_project.run("all_users", vars={"tenant_processing": {"max_tenant_drop": 1, **processing}})
         return [r[0] for r in sql(tenant_database, "select distinct tenant_id from analytics.all_users order by 1")]
 
     assert tenants_for({"enable_tenant_filter": True, "filtered_tenants": ["tenant_b", "tenant_d"]}) == [

@@ -34,6 +34,9 @@ def test_plugin_imposes_no_policy_without_opt_in(pytester, monkeypatch):
     """Installed in another project: its markers are registered (strict markers pass), a `redshift`
     test runs (and here fails) instead of being skipped, and no Hypothesis profile is loaded."""
     monkeypatch.delenv("TENANT_HARNESS_REDSHIFT_HOST", raising=False)
+    # Hypothesis itself picks its built-in "ci" profile when CI is set (as in .ci/run).
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("HYPOTHESIS_PROFILE", raising=False)
     pytester.makeini("[pytest]\naddopts = --strict-markers\n")
     pytester.makepyfile(
         "import pytest\n"
