@@ -1,8 +1,9 @@
 {% macro widen_type(left, right) %}
     {#- The common type of two column types, as PostgreSQL's format_type spells them, or none when
         there is no safe one. Exact numbers widen smallint -> integer -> bigint -> numeric, floats
-        real -> double precision; any varchar/char/text mix -> text; date -> timestamp ->
-        timestamptz; the same type with different modifiers (varchar(n), timestamp(p)) -> the
+        real -> double precision; any varchar/char/text mix -> text; date -> timestamp (a naive
+        timestamp with a timestamptz has none: the cast would read it in the session's time zone,
+        so the result would depend on who runs the build); the same type with different modifiers (varchar(n), timestamp(p)) -> the
         unconstrained type. How exact numbers meet decimals and floats is the engine's call (see
         the variants). Never "whichever tenant came first". -#}
     {{ return(adapter.dispatch('widen_type', 'multitenant_analytics')(left, right)) }}
@@ -19,7 +20,8 @@
         exact,
         floats,
         ['character', 'character varying', 'text'],
-        ['date', 'timestamp without time zone', 'timestamp with time zone'],
+        ['date', 'timestamp without time zone'],
+        ['timestamp with time zone'],
         ['time without time zone'],
         ['time with time zone'],
     ] -%}
