@@ -182,7 +182,7 @@ def generate_file(name: str, source: str) -> list[Mutant]:
     for edit in _edits(source):
         # A span that reaches into a {# #} comment (e.g. a dropped condition running past one) would
         # change the comment too: an equivalent-looking mutant that is not one edit of the code.
-        if any(edit.start < end and edit.end > start for start, end in comments):
+        if _overlaps(edit, comments):
             continue
         if source[edit.start : edit.end] != edit.replacement:
             edits.setdefault((edit.start, edit.end, edit.replacement), edit)
@@ -221,6 +221,11 @@ def generate_file(name: str, source: str) -> list[Mutant]:
 
 
 # --- splitting the file ------------------------------------------------------------------------
+
+
+def _overlaps(edit: _Edit, spans: list[tuple[int, int]]) -> bool:
+    """Whether ``edit`` changes any character of one of ``spans`` (start, end)."""
+    return any(edit.start < end and edit.end > start for start, end in spans)
 
 
 def _same_length_newlines(source: str) -> str:
@@ -543,7 +548,7 @@ def _sql_edits(source: str, tokens: list[_Tok]) -> Iterator[_Edit]:
     could otherwise run on past one)."""
     comments = [(t.start, t.end) for t in tokens if t.kind == "comment"]
     for edit in _sql_code_edits(source, tokens):
-        if not any(edit.start < end and edit.end > start for start, end in comments):
+        if not _overlaps(edit, comments):
             yield edit
 
 
