@@ -13,14 +13,9 @@ from hypothesis import strategies as st
 from tenant_harness.mutate.mutants import generate, generate_file, jinja_environment, parses
 from tenant_harness.runner import DEFAULT_PROJECT_DIR
 
-pytestmark = [
-    pytest.mark.unit,
-    pytest.mark.local,
-    pytest.mark.skipif(
-        bool(os.environ.get("TENANT_HARNESS_MUTATE_RESULT")),
-        reason="inside a mutation run: the mutation tool's own tests do not test the macros",
-    ),
-]
+from .mutate_marks import MUTATE_TOOL_MARKS
+
+pytestmark = MUTATE_TOOL_MARKS
 
 # Pieces of real-looking macro files; the sources below are random sequences of them.
 SNIPPETS = [

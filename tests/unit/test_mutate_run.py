@@ -22,14 +22,9 @@ from tenant_harness.mutate.mutants import generate
 from tenant_harness.mutate.run import Runner, Workspace, classify, command_argv
 from tenant_harness.runner import DEFAULT_PROJECT_DIR
 
-pytestmark = [
-    pytest.mark.unit,
-    pytest.mark.local,
-    pytest.mark.skipif(
-        bool(os.environ.get("TENANT_HARNESS_MUTATE_RESULT")),
-        reason="inside a mutation run: the mutation tool's own tests do not test the macros",
-    ),
-]
+from .mutate_marks import MUTATE_TOOL_MARKS
+
+pytestmark = MUTATE_TOOL_MARKS
 
 ROOT = DEFAULT_PROJECT_DIR.parent
 

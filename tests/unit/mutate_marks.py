@@ -1,0 +1,15 @@
+"""The marks of the mutation tool's own tests: unit tests, part of the local suite, and skipped inside a
+mutation run (they test the tool, not the macros a mutant changes)."""
+
+import os
+
+import pytest
+
+MUTATE_TOOL_MARKS = [
+    pytest.mark.unit,
+    pytest.mark.local,
+    pytest.mark.skipif(
+        bool(os.environ.get("TENANT_HARNESS_MUTATE_RESULT")),
+        reason="inside a mutation run: the mutation tool's own tests do not test the macros",
+    ),
+]
