@@ -93,3 +93,16 @@ def test_readme_example_config_with_an_exclude_passes_demo(tmp_path, monkeypatch
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["tenants"] == 29 and "tenant_0001" not in report["rows_per_tenant"]
     assert "no_unselected_tenants" in result.output
+
+
+def test_tenants_the_generator_did_not_make_are_named_not_failed(tenant_database, dbt_project):
+    # A project's own tenant next to the generated ones: it has no truth to compare its count with.
+    execute(tenant_database, "create schema tenant_zz; create table tenant_zz.users (like tenant_a.users);"
+                             " insert into tenant_zz.users select * from tenant_a.users")  # fmt: skip
+    dbt_project.run("all_users")
+    counts = {c.name: c for c in run_checks(tenant_database.conninfo)}["counts_match_truth"]
+    assert counts.status == "pass", counts.rows
+    assert "1 selected tenants have no truth for users: tenant_zz" in counts.description
+    # The generated tenants are still compared: one of their rows gone is caught.
+    execute(tenant_database, "delete from analytics.all_users where tenant_id = 'tenant_b'")
+    assert statuses(run_checks(tenant_database.conninfo))["counts_match_truth"] == "fail"
