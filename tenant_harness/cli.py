@@ -309,6 +309,27 @@ def _prepare_database(server: Server, config: HarnessConfig) -> str:
     return config.database
 
 
+@contextlib.contextmanager
+def _leaving_as_found(server: Server, config: HarnessConfig):
+    """The database ``demo`` works in (see _prepare_database). On a server we did not start, the
+    schemas it creates (tenants, truth, the dbt target schema) are dropped again when it ends,
+    however it ends; schemas that were there before are left alone."""
+    database = _prepare_database(server, config)
+    if not isinstance(server, ExistingServer):
+        yield database
+        return
+    conninfo = server.endpoint.conninfo(database)
+    before = _schemas(conninfo)
+    try:
+        yield database
+    finally:
+        created = _schemas(conninfo) - before
+        with contextlib.suppress(psycopg.Error):
+            _drop_schemas(conninfo, created)
+        kept = f"; {config.schema} was there before: its demo tables are kept" if config.schema in before else ""
+        console.print(f"demo: dropped the {len(created)} schemas it created in database {database}{kept}")
+
+
 def _generate(endpoint: Endpoint, database: str, config: HarnessConfig, *, replace: bool = False):
     names = DEMO_TENANTS if config.tenants == 3 else config.tenants
     return generate_tenants(
@@ -542,7 +563,8 @@ def _print_checks(checks: list[CheckResult]) -> None:
 @click.pass_context
 def demo(ctx, tenants, rows, seed, batch_size, dsn, backend, replace, report_dir):
     """Everything in one go on a throwaway server: start, generate, dbt debug/run/test, verify,
-    print the per-tenant user counts and the run report (rows in/out, batches, time per phase), stop."""
+    print the per-tenant user counts and the run report (rows in/out, batches, time per phase), stop.
+    With --dsn, in that database, dropping again the schemas it created there."""
     timings: list[tuple[str, float]] = []
 
     @contextlib.contextmanager
@@ -558,8 +580,7 @@ def demo(ctx, tenants, rows, seed, batch_size, dsn, backend, replace, report_dir
                          backend=backend)  # fmt: skip
         with phase("start server"):
             server = start_server(backend=config.backend, dsn=config.dsn)
-        with server:
-            database = _prepare_database(server, config)
+        with server, _leaving_as_found(server, config) as database:
             conninfo = server.endpoint.conninfo(database)
             with phase(f"generate {config.tenants} tenants x {config.rows} rows"):
                 truth = _generate(server.endpoint, database, config, replace=replace)

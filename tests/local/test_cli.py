@@ -178,3 +178,29 @@ def test_a_dead_server_up_started_is_named_with_the_fix(tmp_path, monkeypatch):
     finally:
         down = runner.invoke(main, ["down"], catch_exceptions=False)
     assert down.exit_code == 0 and "stopped embedded server" in down.output, down.output
+
+
+def test_demo_dsn_drops_the_schemas_it_created_and_nothing_else(tenant_server):
+    """`demo --dsn` in a database the harness did not make: it runs end to end there, then drops
+    the schemas it created; one that was there before, tenant-looking or not, stays with its rows."""
+    import psycopg
+
+    from tenant_harness.database import create_database, drop_database
+
+    create_database(tenant_server.endpoint, "demo_theirs")
+    dsn = tenant_server.endpoint.conninfo("demo_theirs")
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("create schema keep_me; create table keep_me.t (x int); insert into keep_me.t values (1)")
+        result = CliRunner().invoke(main, ["demo", "--dsn", dsn], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        assert "all_users: counts_match_truth" in result.output
+        with psycopg.connect(dsn) as conn:
+            left = {
+                n for (n,) in conn.execute("select nspname from pg_namespace where nspname !~ '^(pg_|information_)'")
+            }
+            assert left == {"public", "keep_me"}
+            assert conn.execute("select x from keep_me.t").fetchall() == [(1,)]
+        assert "demo: dropped the 5 schemas it created in database demo_theirs" in result.output
+    finally:
+        drop_database(tenant_server.endpoint, "demo_theirs")
