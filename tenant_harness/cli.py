@@ -56,7 +56,7 @@ from .server import (
     stop_server_in,
 )
 from .tenants import DEMO_TENANTS, generate_tenants
-from .verify import DEFAULT_SQL_DIR, CheckResult, ModelSpec, run_checks
+from .verify import DEFAULT_SQL_DIR, CheckResult, ModelSpec, model_specs, run_checks
 
 # No markup: messages carry names, paths and hints such as `pip install 'tenant-harness[docker]'`,
 # which rich would otherwise read as style tags and drop. Styles are given explicitly.
@@ -488,25 +488,31 @@ def exec(ctx, dsn, target, dbt_args):  # noqa: A001 - the command's name
 @_target_opt
 @_tunnel
 @click.option("--schema", default=None, help="Schema dbt built the models in.  [default: analytics]")
-@click.option("--model", default="all_users", show_default=True, help="The tenant_union model to check.")
-@click.option("--source-table", default="users", show_default=True, help="The per-tenant table it unions.")
-@click.option("--key", default="user_id", show_default=True, help="Its key within a tenant (comma-separated).")
-@click.option("--tenant-column", default="tenant_id", show_default=True, help="The column naming the tenant.")
+@click.option("--model", default=None,
+              help="The tenant_union model to check.  [default: [[harness.models]], else all_users]")  # fmt: skip
+@click.option("--source-table", default=None, help="The per-tenant table it unions.  [default: users]")
+@click.option("--key", default=None, help="Its key within a tenant (comma-separated).  [default: user_id]")
+@click.option("--tenant-column", default=None, help="The column naming the tenant.  [default: tenant_id]")
 @click.option("--sql-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Folder of verification queries.  [default: sql/verification]")  # fmt: skip
 @click.option("--checks-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="A folder of the project's own check queries (zero rows = pass), run as well.")  # fmt: skip
+              help="A folder of the project's own check queries (zero rows = pass), run as well.  "
+                   "[default: the toml's checks_dir]")  # fmt: skip
 @click.pass_context
 def verify(ctx, dsn, target, schema, model, source_table, key, tenant_column, sql_dir, checks_dir):
     """Check a tenant_union model against the truth and the configured tenant selection (counts per
     tenant, every selected tenant present, no other schema, unique keys), then run the verification
     SQL: each query must return zero rows."""
     with _errors():
-        config = _config(ctx, dsn=dsn, target=target, schema=schema)
+        config = _config(ctx, dsn=dsn, target=target, schema=schema, checks_dir=checks_dir)
         where = _resolve(config)
-        spec = ModelSpec(model, source_table, tuple(k.strip() for k in key.split(",")), tenant_column)
+        flags = {"model": model, "source_table": source_table, "tenant_column": tenant_column,
+                 "key": key and [k.strip() for k in key.split(",")]}  # fmt: skip
+        given = {name: value for name, value in flags.items() if value is not None}
+        # Flags name one model (defaults for the rest); without them, the toml's list.
+        models = model_specs([{"model": ModelSpec.model, **given}]) if given else config.models or (ModelSpec(),)
         checks = run_checks(
-            where.conninfo, schema=config.schema, engine=where.engine, models=[spec], checks_dir=checks_dir,
+            where.conninfo, schema=config.schema, engine=where.engine, models=models, checks_dir=config.checks_dir,
             dbt_vars=_vars(config, where.tenants), **_sql_dir(sql_dir),
         )  # fmt: skip
         _print_checks(checks)

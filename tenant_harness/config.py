@@ -19,6 +19,7 @@ from typing import Any
 from .dataset import TableSpec, table_specs
 from .errors import ConfigError
 from .server import redact_dsn
+from .verify import ModelSpec, model_specs
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -52,6 +53,8 @@ class HarnessConfig:
     schema: str = "analytics"
     project_dir: Path | None = None
     tables: tuple[TableSpec, ...] = ()  # the generator's tables ([[harness.tables]]); () = users
+    models: tuple[ModelSpec, ...] = ()  # what `verify` checks ([[harness.models]]); () = all_users
+    checks_dir: Path | None = None  # a folder of the project's own verification queries
     ssh_tunnel: str | None = None  # user@host[:port]: reach the target through this bastion
     ssh_key: Path | None = None  # the private key for the bastion
     ssh_known_hosts: Path | None = None  # known_hosts to check the bastion's key against (default: ssh's)
@@ -141,6 +144,7 @@ class HarnessConfig:
         out = asdict(self)
         out.pop("sources")
         out["tables"] = tuple(t.name for t in self.tables)
+        out["models"] = tuple(m.model for m in self.models)
         if self.dsn:
             out["dsn"] = redact_dsn(self.dsn)
         return out
@@ -169,9 +173,10 @@ def _read_file(path: str | os.PathLike | None) -> dict[str, Any]:
             f"config file {candidate}: the dsn holds a password. Hint: keep secrets out of files: "
             f"set PGPASSWORD or {ENV_PREFIX}DSN in the environment."
         )
-    if isinstance(settings.get("project_dir"), str):
-        # Relative to the file, so the file works from any folder.
-        settings = {**settings, "project_dir": str(candidate.resolve().parent / settings["project_dir"])}
+    for name in ("project_dir", "checks_dir"):
+        if isinstance(settings.get(name), str):
+            # Relative to the file, so the file works from any folder.
+            settings = {**settings, name: str(candidate.resolve().parent / settings[name])}
     return settings
 
 
@@ -187,12 +192,12 @@ def _where(name: str, source: str, file: str) -> str:
 
 def _coerce(name: str, raw: Any, annotation: str, where: str) -> Any:
     try:
-        if name == "tables":
+        if name in ("tables", "models"):
             if isinstance(raw, str):  # from the environment: JSON
                 raw = json.loads(raw)
             if not isinstance(raw, (list, tuple)):
                 raise ValueError
-            return table_specs(raw)
+            return table_specs(raw) if name == "tables" else model_specs(raw)
         if name in _LISTS:
             if isinstance(raw, str):
                 return tuple(part.strip() for part in raw.split(",") if part.strip())
@@ -211,6 +216,8 @@ def _coerce(name: str, raw: Any, annotation: str, where: str) -> Any:
         kind = (
             "a list of table specs"
             if name == "tables"
+            else "a list of models to verify"
+            if name == "models"
             else "a list of names"
             if name in _LISTS
             else "a whole number"

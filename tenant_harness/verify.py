@@ -26,7 +26,7 @@ from psycopg import sql
 from . import assets
 from .database import relation_exists
 from .dataset import TRUTH_SCHEMA
-from .errors import HarnessError
+from .errors import ConfigError, HarnessError
 from .selection import Selection
 
 DEFAULT_SQL_DIR = assets.SQL_DIR
@@ -47,6 +47,32 @@ class ModelSpec:
     source_table: str = "users"
     key: tuple[str, ...] = ("user_id",)
     tenant_column: str = "tenant_id"
+
+
+_MODEL_KEYS = ("model", "source_table", "key", "tenant_column")
+
+
+def model_specs(raw: Sequence[Mapping[str, Any] | ModelSpec]) -> tuple[ModelSpec, ...]:
+    """``[[harness.models]]`` entries (``model``, and optionally ``source_table``, ``key`` (a name or
+    a list), ``tenant_column``; defaults as ModelSpec's) as ModelSpecs."""
+    specs = []
+    for entry in raw:
+        if isinstance(entry, ModelSpec):
+            specs.append(entry)
+            continue
+        if not isinstance(entry, Mapping) or not entry.get("model"):
+            hint = "Hint: {model = 'all_orders', source_table = 'orders', key = ['order_id']}."
+            raise ConfigError(f"a model to verify needs at least a model name, got {entry!r}. {hint}")
+        unknown = sorted(set(entry) - set(_MODEL_KEYS))
+        if unknown:
+            raise ConfigError(f"model {entry['model']!r} to verify: unknown key(s) {', '.join(unknown)}. "
+                               f"Hint: known keys are {', '.join(_MODEL_KEYS)}.")  # fmt: skip
+        key = entry.get("key", ModelSpec.key)
+        specs.append(ModelSpec(
+            str(entry["model"]), str(entry.get("source_table", ModelSpec.source_table)),
+            (key,) if isinstance(key, str) else tuple(key), str(entry.get("tenant_column", ModelSpec.tenant_column)),
+        ))  # fmt: skip
+    return tuple(specs)
 
 
 @dataclass(frozen=True)
@@ -104,6 +130,11 @@ def run_checks(
     ``dbt_vars``, the project's effective vars), then the SQL files of ``sql_dir`` and ``checks_dir``
     with ``schema`` first on the search_path. Raises VerificationError for a missing model relation,
     a check file that fails to run, and when no check ran at all."""
+    if checks_dir and not Path(checks_dir).is_dir():
+        raise VerificationError(
+            f"checks folder {checks_dir} does not exist. Hint: --checks-dir (or checks_dir in tenant-harness.toml, "
+            "relative to that file) names a folder of .sql checks."
+        )
     selection = Selection.from_vars(dbt_vars or {})
     results: list[CheckResult] = []
     with psycopg.connect(conninfo, autocommit=True) as conn:

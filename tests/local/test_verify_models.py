@@ -106,3 +106,39 @@ def test_tenants_the_generator_did_not_make_are_named_not_failed(tenant_database
     # The generated tenants are still compared: one of their rows gone is caught.
     execute(tenant_database, "delete from analytics.all_users where tenant_id = 'tenant_b'")
     assert statuses(run_checks(tenant_database.conninfo))["counts_match_truth"] == "fail"
+
+
+def test_models_and_checks_folder_from_the_toml(tenant_database, dbt_project, tmp_path):
+    """A team's `tenant-harness verify` in CI needs no flags: [[harness.models]] names every model with
+    its table and key, checks_dir (relative to the toml) its own checks; a flag names one model instead."""
+    dbt_project.run("all_users")
+    execute(tenant_database, "create table analytics.people as select tenant_id as org, user_id as person_id, "
+                             "email from analytics.all_users")  # fmt: skip
+    (tmp_path / "checks").mkdir()
+    (tmp_path / "checks" / "no_people_without_email.sql").write_text("select * from people where email is null")
+    toml = tmp_path / "tenant-harness.toml"
+    toml.write_text(
+        '[harness]\nchecks_dir = "checks"\n'
+        '[[harness.models]]\nmodel = "all_users"\n'
+        '[[harness.models]]\nmodel = "people"\nsource_table = "users"\nkey = "person_id"\ntenant_column = "org"\n'
+    )
+    verify = ["--config", str(toml), "verify", "--dsn", tenant_database.conninfo]
+    result = CliRunner().invoke(main, verify, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    for check in (
+        "all_users: unique_key",
+        "people: unique_key",
+        "people: counts_match_truth",
+        "no_people_without_email",
+    ):
+        assert check in result.output, result.output
+    # Each listed model is really checked: a duplicate in the second one fails the run.
+    execute(tenant_database, "insert into analytics.people select * from analytics.people limit 1")
+    assert CliRunner().invoke(main, verify).exit_code == 1
+    # A flag names one model; the toml's list is then not used.
+    only = CliRunner().invoke(main, [*verify, "--model", "all_users"])
+    assert only.exit_code == 0 and "people: unique_key" not in only.output, only.output
+    # A checks folder that is not there is an error, never a silent pass.
+    toml.write_text('[harness]\nchecks_dir = "chekcs"\n')
+    missing = CliRunner().invoke(main, verify)
+    assert missing.exit_code == 1 and "checks folder" in missing.output and "chekcs does not exist" in missing.output
