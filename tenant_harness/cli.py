@@ -331,10 +331,10 @@ def _leaving_as_found(server: Server, config: HarnessConfig):
 
 
 def _generate(endpoint: Endpoint, database: str, config: HarnessConfig, *, replace: bool = False):
-    names = DEMO_TENANTS if config.tenants == 3 else config.tenants
+    names = config.tenant_names or (DEMO_TENANTS if config.tenants == 3 else config.tenants)
     return generate_tenants(
         endpoint.conninfo(database), names, config.rows, config.seed, tables=config.tables or None,
-        replace=replace, progress=config.tenants > 500 and console.is_terminal,
+        replace=replace, progress=config.tenant_count > 500 and console.is_terminal,
     )  # fmt: skip
 
 
@@ -588,10 +588,10 @@ def demo(ctx, tenants, rows, seed, batch_size, dsn, backend, replace, report_dir
             server = start_server(backend=config.backend, dsn=config.dsn)
         with server, _leaving_as_found(server, config) as database:
             conninfo = server.endpoint.conninfo(database)
-            with phase(f"generate {config.tenants} tenants x {config.rows} rows"):
+            with phase(f"generate {config.tenant_count} tenants x {config.rows} rows"):
                 truth = _generate(server.endpoint, database, config, replace=replace)
             where = local_target(server.endpoint, database, schema=config.schema, tenants=len(truth.tenants))
-            with open_project(config, where, quiet=config.tenants > 100) as project:
+            with open_project(config, where, quiet=config.tenant_count > 100) as project:
                 for step in ("debug", "run", "test"):
                     with phase(f"dbt {step}"):
                         result = project.invoke(step, check=False)

@@ -28,7 +28,7 @@ else:  # pragma: no cover
 
 ENV_PREFIX = "TENANT_HARNESS_"
 CONFIG_FILE = "tenant-harness.toml"
-_LISTS = ("include_tenants", "exclude_tenants")
+_LISTS = ("include_tenants", "exclude_tenants", "tenant_names")
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class HarnessConfig:
     """
 
     tenants: int = 3
+    tenant_names: tuple[str, ...] = ()  # generate schemas of these names instead of `tenants` tenant_*
     rows: int = 2
     seed: int = 42
     batch_size: int | None = None  # None: the dbt project's tenant_processing.batch_size
@@ -114,11 +115,18 @@ class HarnessConfig:
                 raise bad(name, f">= 1, got {value}", " Hint: --batch-size 50.")
         if self.target not in ("local", "redshift"):
             raise bad("target", f"'local' or 'redshift', got {self.target!r}")
+        if len(set(self.tenant_names)) != len(self.tenant_names) or not all(self.tenant_names):
+            raise bad("tenant_names", f"distinct, non-empty schema names, got {list(self.tenant_names)}")
         if self.ssh_tunnel and not self.ssh_key:
             hint = f" Hint: --ssh-key ~/.ssh/bastion.pem (or {ENV_PREFIX}SSH_KEY)."
             raise bad("ssh_tunnel", f"given with a key file, got {self.ssh_tunnel!r} and no ssh_key", hint)
         if self.backend not in ("embedded", "docker"):
             raise bad("backend", f"'embedded' or 'docker', got {self.backend!r}")
+
+    @property
+    def tenant_count(self) -> int:
+        """How many tenants the generator makes: the names given, else ``tenants``."""
+        return len(self.tenant_names) if self.tenant_names else self.tenants
 
     def dbt_vars(self, tenants: int | None = None) -> dict[str, Any]:
         """The --vars this config implies for the dbt project; ``tenants`` (default: this config's)
@@ -126,7 +134,7 @@ class HarnessConfig:
         processing: dict[str, Any] = {}
         if self.batch_size is not None:
             processing["batch_size"] = self.batch_size
-        tenants = self.tenants if tenants is None else tenants
+        tenants = self.tenant_count if tenants is None else tenants
         limit = self.max_tenant_limit or (tenants if tenants > 2000 else None)
         if limit:
             processing["max_tenant_limit"] = limit
