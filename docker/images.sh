@@ -136,6 +136,17 @@ dbt_image() {
     docker image prune --force --filter label=org.tenant-harness.stage=install >/dev/null
 }
 
+# Remove our images built from older inputs (tags with another hash): each base is about 440 MB.
+# One still used by a container stays (docker refuses; that is fine).
+prune_stale() {
+    local keep=" $* " image
+    for image in $(docker image ls --format '{{.Repository}}:{{.Tag}}' | grep -E '^tenant-harness/(debian-base|postgres|dbt):.*-[0-9a-f]{12}$' || true); do
+        case "$keep" in *" $image "*) continue ;; esac
+        say "removing $image (built from older inputs)"
+        docker rmi "$image" >/dev/null 2>&1 || say "$image is in use: kept"
+    done
+}
+
 main() {
     docker info >/dev/null 2>&1 || die "no Docker engine answers. Hint: docker/engine.sh start"
     local postgres dbt base=""
@@ -146,6 +157,7 @@ main() {
     fi
     [ -n "$postgres" ] || postgres="$(postgres_image "$base")"
     [ -n "$dbt" ] || dbt="$(dbt_image "$base")"
+    prune_stale "$base" "$postgres" "$dbt"
     say "postgres: $postgres"
     say "dbt:      $dbt"
     printf 'export TENANT_HARNESS_POSTGRES_IMAGE=%q\nexport TENANT_HARNESS_DBT_IMAGE=%q\n' "$postgres" "$dbt"
