@@ -6,7 +6,8 @@ data, which is SQL; the SQL is scanned with its quoting state kept across Jinja 
 comments and quoted identifiers are never mutated either. Each mutant replaces one contiguous span of
 the file: ``mutant.apply(source)`` is ``source[:start] + replacement + source[end:]``. A mutant whose
 file no longer parses as Jinja is dropped. Text inside message calls (``raise_compiler_error``,
-``log``, ``warn``) is not mutated: a changed message is not a changed behaviour.
+``log``, ``warn``), or in a ``{% set msg %}`` block that builds one, is not mutated: a changed
+message is not a changed behaviour.
 
 The operators (``Mutant.operator``):
 
@@ -179,10 +180,11 @@ def generate_file(name: str, source: str) -> list[Mutant]:
     """The mutants of one file's text, sorted by position; deterministic for a given text."""
     edits: dict[tuple[int, int, str], _Edit] = {}
     comments = _comment_spans(source)
+    messages = _message_block_spans(source)
     for edit in _edits(source):
         # A span that reaches into a {# #} comment (e.g. a dropped condition running past one) would
         # change the comment too: an equivalent-looking mutant that is not one edit of the code.
-        if _overlaps(edit, comments):
+        if _overlaps(edit, comments) or _overlaps(edit, messages):
             continue
         if source[edit.start : edit.end] != edit.replacement:
             edits.setdefault((edit.start, edit.end, edit.replacement), edit)
@@ -241,6 +243,31 @@ def _comment_spans(source: str) -> list[tuple[int, int]]:
             start = tok.start
         elif tok.kind == "comment_end" and start is not None:
             spans.append((start, tok.end))
+            start = None
+    return spans
+
+
+def _message_block_spans(source: str) -> list[tuple[int, int]]:
+    """(start, end) of every ``{% set msg %}...{% endset %}`` block that builds a message: its
+    variable is passed to a message call (``raise_compiler_error(msg ...``) or its text has a
+    ``Hint:``. Its words are prose, not SQL, and the expressions in it only fill in the message."""
+    spans: list[tuple[int, int]] = []
+    tokens = _jinja_tokens(source)
+    calls = "|".join(sorted(MESSAGE_CALLS))
+    start, name, text = None, "", []
+    for i, tok in enumerate(tokens):
+        if tok.kind != "block_begin":
+            if start is not None and tok.kind == "data":
+                text.append(tok.text)
+            continue
+        words = [t for t in tokens[i + 1 : i + 8] if t.kind != "whitespace"]
+        if len(words) > 2 and words[0].text == "set" and words[2].kind == "block_end":
+            start, name, text = tok.start, words[1].text, []
+        elif words and words[0].text == "endset" and start is not None:
+            end = next(t.end for t in tokens[i:] if t.kind == "block_end")
+            passed = re.search(rf"\b(?:{calls})\(\s*{re.escape(name)}\b", source)
+            if passed or re.search(r"\bHint:", "".join(text)):
+                spans.append((start, end))
             start = None
     return spans
 

@@ -170,10 +170,20 @@ def test_operators(source, expected):
         "-- a >= b and c\n",
         '"a >= b"',  # a quoted SQL name
         "{% macro m(a=true, b=1) %}{% endmacro %}",  # a signature
+        # a message built in a set block: passed to a message call, or with a hint
+        "{% set msg %}n {{ n - 1 }} > 1 or on a where not x{% endset %}{{ exceptions.raise_compiler_error(msg) }}",
+        "{%- set problem -%} select a where b = 1 or c. Hint: or not {%- endset -%}{{ problem }}",
     ],
 )
 def test_not_mutated(source):
     assert generate_file("m.sql", source) == []
+
+
+def test_a_set_block_of_sql_is_mutated():
+    source = "{% set q %}select a from t where a = 1{% endset %}{{ exceptions.raise_compiler_error(q2) }}"
+    assert "{% set q %}select a from t where a <> 1{% endset %}{{ exceptions.raise_compiler_error(q2) }}" in (
+        _mutated(source)
+    )
 
 
 def test_ids_follow_the_line_not_its_number():
