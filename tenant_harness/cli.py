@@ -715,6 +715,12 @@ def _errors():
 )
 @click.option("--list", "list_only", is_flag=True, help="List the mutants (id, file:line, change) and exit.")
 @click.option("--keep", is_flag=True, help="Keep the temporary copies and logs.")
+@click.option(
+    "--all-tests",
+    is_flag=True,
+    default=None,
+    help="Run every test on every mutant, not only the test files the control run saw reach its macro.",
+)
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.pass_context
 def mutate(ctx, mutate_project_dir, paths, **options):

@@ -31,6 +31,7 @@ class Options:
     equivalents_file: Path | None = None
     list_only: bool = False
     keep: bool = False
+    all_tests: bool = False
     root: Path | None = None
 
 
@@ -110,7 +111,7 @@ def main(options: Options, console: Console) -> int:
     )
     workspace = Workspace(root, project, keep=options.keep)
     try:
-        runner = Runner(workspace, argv, options.timeout)
+        runner = Runner(workspace, argv, options.timeout, select_tests=not options.all_tests)
         console.print("control: the unmutated project with a no-op edit must pass ...")
         try:
             control = runner.control(to_run[0].file if to_run else chosen[0].file)
@@ -122,6 +123,11 @@ def main(options: Options, console: Console) -> int:
         console.print(
             f"control passed in {control.seconds:.1f} s ({control.detail}); timeout per mutant {runner.timeout:.0f} s"
         )
+        if runner.reach is not None:
+            console.print(
+                f"test selection: each mutant runs the test files (of {len(runner.reach['modules'])}) that reached "
+                "its macro in the control run (--all-tests: all of them)"
+            )
 
         def progress(o, done, total):
             m = o.mutant

@@ -1,24 +1,35 @@
 """A pytest plugin that ``tenant-harness mutate`` loads into each run it starts (``-p
 tenant_harness.mutate.pytest_order`` in PYTEST_ADDOPTS); it does nothing when those variables are unset.
 
-TENANT_HARNESS_MUTATE_PLAN     JSON {"durations": {nodeid: s}, "first": [nodeid, ...]}: run the tests
-                               in ``first`` (those that killed other mutants of the same file) first,
+TENANT_HARNESS_MUTATE_PLAN     JSON {"durations": {nodeid: s}, "first": [nodeid, ...], "select": [file, ...]
+                               or null, "record": bool}: run only the test files in ``select`` (and
+                               any file the control did not see, listed in ``known``); the tests in
+                               ``first`` (those that killed other mutants of the same file) first,
                                then whole test files from the cheapest to the dearest, each file's
-                               tests in their own order (module fixtures stay set up once).
-TENANT_HARNESS_MUTATE_RESULT   where to write {"durations": ..., "first_failure": nodeid or null}.
+                               tests in their own order (module fixtures stay set up once). With
+                               ``record`` (the control run), record what each test file reaches of
+                               the dbt project (:mod:`tenant_harness.mutate.reach`).
+TENANT_HARNESS_MUTATE_RESULT   where to write {"durations": ..., "first_failure": nodeid or null,
+                               "modules": [file, ...], "reach": ..., "parse": ..., "spawned": ...}.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
 
 import pytest
 
+from . import reach
+
 _durations: dict[str, float] = {}
 _first_failure: list[str] = []
 _files: dict[str, str] = {}
+_plan: dict = {}
+_modules: set[str] = set()
+_recorder: list[reach.Recorder] = []
 OPTION = "-p tenant_harness.mutate.pytest_order"
 
 
@@ -32,6 +43,13 @@ def pytest_configure(config) -> None:
     addopts = os.environ.get("PYTEST_ADDOPTS")
     if addopts and OPTION in addopts:
         os.environ["PYTEST_ADDOPTS"] = addopts.replace(OPTION, "").strip()
+    if "TENANT_HARNESS_MUTATE_PLAN" in _files:
+        _plan.update(json.loads(Path(_files["TENANT_HARNESS_MUTATE_PLAN"]).read_text()))
+    project = os.environ.get("TENANT_HARNESS_PROJECT_DIR")
+    if _plan.get("record") and project:
+        recorder = reach.Recorder(Path(project), reach.project_package(Path(project)))
+        recorder.install()
+        _recorder.append(recorder)
 
 
 def _file(nodeid: str) -> str:
@@ -40,10 +58,18 @@ def _file(nodeid: str) -> str:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session, config, items) -> None:
-    plan_file = _files.get("TENANT_HARNESS_MUTATE_PLAN")
-    if not plan_file:
+    if not _files.get("TENANT_HARNESS_MUTATE_PLAN"):
         return
-    plan = json.loads(Path(plan_file).read_text())
+    plan = _plan
+    _modules.update(_file(it.nodeid) for it in items)
+    select = plan.get("select")
+    if select is not None:
+        wanted, known = set(select), set(plan.get("known") or ())
+        keep = [it for it in items if _file(it.nodeid) in wanted or _file(it.nodeid) not in known]
+        dropped = [it for it in items if not (_file(it.nodeid) in wanted or _file(it.nodeid) not in known)]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = keep
     durations: dict[str, float] = plan.get("durations") or {}
     cost: dict[str, float] = {}
     for nodeid, seconds in durations.items():
@@ -52,6 +78,41 @@ def pytest_collection_modifyitems(session, config, items) -> None:
     position = {id(item): n for n, item in enumerate(items)}
     unknown = float("inf")  # a file the control run did not time goes last
     items.sort(key=lambda it: (first.get(it.nodeid, len(first)), cost.get(_file(it.nodeid), unknown), position[id(it)]))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """What a test file's import reaches belongs to that file."""
+    with _reaching(_file(collector.nodeid) if collector.nodeid.endswith(".py") else None):
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """What a test, its fixtures (but session- and package-scoped ones) and its teardown reach
+    belongs to its file."""
+    with _reaching(_file(item.nodeid)):
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(fixturedef, request):
+    """A session- or package-scoped fixture serves every file."""
+    with _reaching(reach.GLOBAL if fixturedef.scope in ("session", "package") else None):
+        yield
+
+
+@contextlib.contextmanager
+def _reaching(module: str | None):
+    if not _recorder or module is None:
+        yield
+        return
+    recorder = _recorder[0]
+    saved, recorder.module = recorder.module, module
+    try:
+        yield
+    finally:
+        recorder.module = saved
 
 
 def pytest_collectreport(report) -> None:
@@ -68,5 +129,8 @@ def pytest_runtest_logreport(report) -> None:
 def pytest_sessionfinish(session, exitstatus) -> None:
     out = _files.get("TENANT_HARNESS_MUTATE_RESULT")
     if out:
-        result = {"durations": _durations, "first_failure": _first_failure[0] if _first_failure else None}
+        result = {"durations": _durations, "first_failure": _first_failure[0] if _first_failure else None,
+                  "modules": sorted(_modules)}  # fmt: skip
+        if _recorder:
+            result.update(_recorder[0].result())
         Path(out).write_text(json.dumps(result))

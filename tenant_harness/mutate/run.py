@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import HarnessError
+from . import reach
 from .equivalents import Equivalent
 from .mutants import Mutant
 
@@ -166,6 +167,9 @@ class Workspace:
                     filter(None, [os.environ.get("PYTEST_ADDOPTS"), "-p tenant_harness.mutate.pytest_order"])
                 ),
                 "TENANT_HARNESS_MUTATE_PLAN": str(plan),
+                # Stays set in what the tests start (the plan and result variables do not): the mutation
+                # tool's own tests skip themselves inside a mutation run.
+                "TENANT_HARNESS_MUTATE_RUN": "1",
                 "TENANT_HARNESS_MUTATE_RESULT": str(result),
             }
         )
@@ -203,7 +207,9 @@ class Runner:
     workspace: Workspace
     argv: Sequence[str]
     timeout: float | None = None
+    select_tests: bool = True
     durations: dict[str, float] = field(default_factory=dict)
+    reach: dict | None = None  # what the control recorded (reach.py); None: nothing, every test runs
     _killers: dict[str, list[str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _procs: set = field(default_factory=set)
@@ -216,10 +222,13 @@ class Runner:
             if first_file:
                 path = self.workspace.project(copy) / first_file
                 path.write_text(path.read_text() + NO_OP)
-            rc, timed_out, seconds, result, log = self._run(copy, {"durations": {}, "first": []}, None)
+            plan = {"durations": {}, "first": [], "record": self.select_tests}
+            rc, timed_out, seconds, result, log = self._run(copy, plan, None)
         finally:
             self.workspace.remove(copy)
         self.durations = result.get("durations") or {}
+        if self.select_tests and "reach" in result and result.get("modules"):
+            self.reach = {k: result[k] for k in ("reach", "parse", "modules", "spawned")}
         if rc != 0 or timed_out:
             detail = classify(rc, timed_out)[1] or f"exit {rc}"
             first = result.get("first_failure")
@@ -230,15 +239,30 @@ class Runner:
             )
         return Outcome(None, "passed", seconds, f"{len(self.durations)} tests", rc)
 
+    def selection(self, mutant: Mutant) -> list[str] | None:
+        """The test files that can reach ``mutant`` (see reach.py); None: all of them."""
+        if self.reach is None:
+            return None
+        source = (self.workspace.project(self.workspace.snapshot) / mutant.file).read_text()
+        return reach.modules_for(self.reach["reach"], self.reach["parse"], mutant.file,
+                                 reach.enclosing_macro(source, mutant.start))  # fmt: skip
+
     def mutant(self, mutant: Mutant) -> Outcome:
+        select = self.selection(mutant)
+        if select == []:
+            where = reach.enclosing_macro(
+                (self.workspace.project(self.workspace.snapshot) / mutant.file).read_text(), mutant.start
+            )
+            return Outcome(mutant, "survived", 0.0, f"no test reaches {where or mutant.file} (control run)", None)
         copy = self.workspace.copy(f"m-{mutant.id}")
         try:
             path = self.workspace.project(copy) / mutant.file
             path.write_text(mutant.apply(path.read_text()))
             with self._lock:
                 first = list(self._killers.get(mutant.file, []))
-            rc, timed_out, seconds, result, log = self._run(copy, {"durations": self.durations, "first": first},
-                                                            self.timeout)  # fmt: skip
+            plan = {"durations": self.durations, "first": first, "select": select,
+                    "known": self.reach["modules"] if self.reach else []}  # fmt: skip
+            rc, timed_out, seconds, result, log = self._run(copy, plan, self.timeout)
         finally:
             self.workspace.remove(copy)
         status, detail = classify(rc, timed_out, self.timeout)

@@ -9,7 +9,7 @@ MUTATE_TOOL_MARKS = [
     pytest.mark.unit,
     pytest.mark.local,
     pytest.mark.skipif(
-        bool(os.environ.get("TENANT_HARNESS_MUTATE_RESULT")),
+        bool(os.environ.get("TENANT_HARNESS_MUTATE_RUN")),
         reason="inside a mutation run: the mutation tool's own tests do not test the macros",
     ),
 ]

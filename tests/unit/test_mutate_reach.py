@@ -1,0 +1,163 @@
+"""Test selection for mutants (tenant_harness.mutate.reach): the macro a mutant is in, which test files
+the control's record selects, and end to end on a small project: a mutant runs only the test files
+that reached its file, the killer is among them, and a mutant nothing reaches is not run."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from pathlib import Path
+
+from rich.console import Console
+
+from tenant_harness.mutate.command import Options, main
+from tenant_harness.mutate.reach import enclosing_macro, modules_for
+
+from .mutate_marks import MUTATE_TOOL_MARKS
+
+pytestmark = MUTATE_TOOL_MARKS
+
+MACROS = """{# a file of macros #}
+{% macro first(x) -%}
+    {{ return(x >= 1) }}
+{%- endmacro %}
+between
+{%- macro second() %} select 1 {% endmacro %}
+{% materialization tenant_union, adapter='postgres' %} {{ first(2) }} {% endmaterialization %}
+{% materialization plain, default %} x {% endmaterialization %}
+{% test not_empty(model) %} select 1 {% endtest %}
+"""
+
+
+def test_the_macro_a_mutant_is_in():
+    at = MACROS.index
+    assert enclosing_macro(MACROS, at(">=")) == "first"
+    assert enclosing_macro(MACROS, at("select 1")) == "second"
+    assert enclosing_macro(MACROS, at("first(2)")) == "materialization_tenant_union_postgres"
+    assert enclosing_macro(MACROS, at(" x ")) == "materialization_plain_default"
+    assert enclosing_macro(MACROS, MACROS.rindex("select 1")) == "test_not_empty"
+    assert enclosing_macro(MACROS, at("between")) is None
+    assert enclosing_macro(MACROS, 0) is None
+
+
+REACH = {
+    "t/test_jinja.py": ["macros/a.sql"],  # read the file itself
+    "t/test_dbt.py": ["dbt", "macros/a.sql::used", "macros/b.sql::parsed"],
+    "t/test_cli.py": ["*"],  # started a process
+    "t/test_pure.py": [],
+}
+
+
+def test_which_test_files_a_mutant_selects():
+    parse = ["macros/b.sql::parsed"]
+    assert modules_for(REACH, parse, "macros/a.sql", "used") == ["t/test_cli.py", "t/test_dbt.py", "t/test_jinja.py"]
+    assert modules_for(REACH, parse, "macros/a.sql", "unused") == ["t/test_cli.py", "t/test_jinja.py"]
+    # Rendered while parsing: any module that runs dbt may be the one that parses.
+    assert modules_for({**REACH, "t/test_dbt2.py": ["dbt"]}, parse, "macros/b.sql", "parsed") == [
+        "t/test_cli.py", "t/test_dbt.py", "t/test_dbt2.py"]  # fmt: skip
+    assert modules_for(REACH, parse, "macros/b.sql", "other") == ["t/test_cli.py"]
+    # Outside every macro block, and models: every module that runs dbt.
+    assert modules_for(REACH, parse, "macros/c.sql", None) == ["t/test_cli.py", "t/test_dbt.py"]
+    assert modules_for(REACH, parse, "models/m.sql", None) == ["t/test_cli.py", "t/test_dbt.py"]
+    # What a session-scoped fixture or a conftest reaches, every module shares: all run.
+    assert modules_for({**REACH, "": ["macros/a.sql"]}, parse, "macros/a.sql", "x") is None
+    assert modules_for({"t/test_pure.py": []}, parse, "macros/a.sql", "used") == []
+
+
+MACRO = """{% macro at_least(x, n) %}
+    {{ return(x >= n) }}
+{% endmacro %}
+"""
+UNUSED = """{% macro never(x) %}
+    {{ return(x > 0) }}
+{% endmacro %}
+"""
+READS_THE_MACRO = """
+import os
+from pathlib import Path
+
+import jinja2
+
+
+class Return(Exception):
+    pass
+
+
+def at_least(x, n):
+    def ret(value):
+        raise Return(value)
+
+    source = (Path(os.environ["TENANT_HARNESS_PROJECT_DIR"]) / "macros" / "m.sql").read_text()
+    module = jinja2.Environment().from_string(source, globals={"return": ret}).module
+    try:
+        module.at_least(x, n)
+    except Return as r:
+        return r.args[0]
+
+
+def test_at_least():
+    assert at_least(2, 2) is True
+    assert at_least(1, 2) is False
+"""
+# Reaches no macro; counts its runs in a file outside the copies.
+COUNTS_ITS_RUNS = """
+def test_nothing():
+    with open({ran!r}, "a") as f:
+        f.write("ran\\n")
+"""
+
+
+def _project(tmp_path: Path, **tests: str) -> Path:
+    (tmp_path / "proj" / "macros").mkdir(parents=True)
+    (tmp_path / "proj" / "macros" / "m.sql").write_text(MACRO)
+    (tmp_path / "proj" / "macros" / "unused.sql").write_text(UNUSED)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    for name, source in tests.items():
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+    return tmp_path / "proj"
+
+
+def _run(project: Path, tmp_path: Path, **options) -> dict:
+    out = tmp_path / "out.json"
+    options.setdefault("test_command", "pytest -q -p no:cacheprovider")
+    with open(os.devnull, "w") as quiet:
+        code = main(Options(project_dir=project, root=project.parent, json_file=out, **options), Console(file=quiet))
+    assert code == 0
+    return {m["file"] + ":" + m["replacement"]: m for m in json.loads(out.read_text())["mutants"]}
+
+
+def test_a_mutant_runs_only_the_test_files_that_reach_it(tmp_path):
+    ran = tmp_path / "ran"
+    project = _project(tmp_path, test_m=READS_THE_MACRO, test_pure=COUNTS_ITS_RUNS.format(ran=str(ran)))
+    mutants = _run(project, tmp_path)
+    assert mutants["macros/m.sql:>"]["status"] == "killed"
+    assert mutants["macros/m.sql:>"]["detail"] == "test_m.py::test_at_least"
+    # Nothing renders `never` or reads its file: it survives without a run (no test could kill it).
+    never = [m for m in mutants.values() if m["file"] == "macros/unused.sql"]
+    assert never and all(m["status"] == "survived" for m in never)
+    assert all(m["detail"] == "no test reaches never (control run)" for m in never)
+    assert ran.read_text() == "ran\n"  # in the control only
+    # --all-tests: every mutant runs every test file.
+    ran.unlink()
+    mutants = _run(project, tmp_path, all_tests=True)
+    assert mutants["macros/m.sql:>"]["status"] == "killed"
+    assert ran.read_text().count("ran") == 1 + len(mutants)
+
+
+STARTS_A_PROCESS = """
+import subprocess
+import sys
+
+
+def test_a_process():
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+"""
+
+
+def test_a_test_file_that_starts_a_process_runs_for_every_mutant(tmp_path):
+    project = _project(tmp_path, test_m=READS_THE_MACRO, test_proc=STARTS_A_PROCESS)
+    mutants = _run(project, tmp_path)
+    never = [m for m in mutants.values() if m["file"] == "macros/unused.sql"]
+    # It ran (the process might read the macro), and passed: a survivor that ran its tests.
+    assert never and all(m["status"] == "survived" and m["detail"] == "" and m["seconds"] > 0 for m in never)
