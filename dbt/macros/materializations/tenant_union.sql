@@ -436,9 +436,11 @@ select * from (
 {% endmacro %}
 
 {% macro _tenant_union_record(target_relation, plan, build, staged) %}
-    {#- The build's row in tenant_union_runs, in the swap's transaction; returns its seconds. -#}
+    {#- The build's row in tenant_union_runs and its tenants' names in tenant_union_tenants, in the
+        swap's transaction; returns its seconds. -#}
     {%- set seconds = (modules.datetime.datetime.now() - build.started).total_seconds() -%}
     {% do multitenant_analytics._record_tenant_union_run(target_relation, plan.union.tenants | length, plan.batches | length, build.batch_size, staged.rows, seconds, plan.incremental, staged.batch_stats) %}
+    {% do multitenant_analytics._record_tenant_set(target_relation, plan.union.tenants) %}
     {{ return(seconds) }}
 {% endmacro %}
 

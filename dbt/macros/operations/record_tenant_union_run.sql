@@ -27,3 +27,24 @@
     {#- In the caller's transaction (the swap's): the row commits with the table it describes. -#}
     {% do adapter.execute(sql, auto_begin=True) %}
 {% endmacro %}
+
+{% macro _record_tenant_set(relation, tenants) %}
+    {#- The names of the tenants a build of `relation` read, in <schema>.tenant_union_tenants (one
+        row each, replacing the last build's): what tenant_count_guard compares the next build with.
+        In the caller's transaction (the swap's), so it changes only with the table. -#}
+    {%- set table = api.Relation.create(database=relation.database, schema=relation.schema, identifier='tenant_union_tenants') -%}
+    {%- set model = multitenant_analytics._sql_string(relation.identifier) -%}
+    {%- set backslash = multitenant_analytics._literal_backslash() -%}
+    {#- One row per name, each escaped as _sql_string does (built as one expression: a macro call per
+        name would cost seconds at 50,000 tenants). -#}
+    {%- set escaped = tenants | map(attribute='name') | map('replace', '\\', backslash) | map('replace', "'", "''") | list -%}
+    {%- set sql -%}
+        create table if not exists {{ table }} (model varchar(256) not null, tenant varchar(256) not null);
+        delete from {{ table }} where model = {{ model }};
+        {%- if escaped %}
+        insert into {{ table }} (model, tenant) values
+            ({{ model }}, '{{ escaped | join("'), (" ~ model ~ ", '") }}');
+        {%- endif %}
+    {%- endset -%}
+    {% do adapter.execute(sql, auto_begin=True) %}
+{% endmacro %}
