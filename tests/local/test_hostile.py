@@ -80,7 +80,9 @@ def test_unreadable_tenant_fails_or_is_skipped_by_config(tenant_database, dbt_wo
     with DbtProject(
         env=endpoint.dbt_env(tenant_database.name), work_dir=dbt_work_dir, quiet=True, artifacts=False
     ) as project:
-        with pytest.raises(DbtRunError, match=r"no USAGE/SELECT privilege on users in 1 tenant\(s\): tenant_c"):
+        with pytest.raises(
+            DbtRunError, match=r"privilege on users in 1 tenant\(s\): tenant_c\. Hint: grant usage/select to analyst"
+        ):
             project.run("all_users")
         result = project.run("all_users", vars={"tenant_processing": {"unreadable_tenant": "warn"}})
     assert any("tenant_c" in w for w in result.warnings)

@@ -91,3 +91,60 @@ def test_a_build_recorded_before_tenant_names_were_is_compared_by_count(tenant_d
         dbt_project.run("all_users")
     assert "without 2 of the 5 tenants of its last recorded build (now 3 tenants)" in str(failed.value)
     assert "Vanished tenants: tenant_b, tenant_d." in str(failed.value)
+
+
+@pytest.mark.tenants(n=24, rows=1)
+def test_the_vanished_are_named_up_to_twenty(tenant_database, dbt_project):
+    conninfo = tenant_database.conninfo
+    names = sorted(tenant_database.truth.names)
+    dbt_project.run("all_users", vars={"tenant_processing": {"max_tenant_drop": 0.5}})
+    gone = names[1:22]
+    run_sql(conninfo, *(f"drop schema {name} cascade" for name in gone[:20]))
+    with pytest.raises(DbtRunError) as failed:
+        dbt_project.run("all_users", vars={"tenant_processing": {"max_tenant_drop": 0.5}})
+    assert f"Vanished tenants: {', '.join(gone[:20])}. Hint" in str(failed.value)
+    run_sql(conninfo, f"drop schema {gone[20]} cascade")
+    with pytest.raises(DbtRunError) as failed:
+        dbt_project.run("all_users", vars={"tenant_processing": {"max_tenant_drop": 0.5}})
+    assert f"Vanished tenants: {', '.join(gone[:20])}, .... Hint" in str(failed.value)
+
+
+@pytest.mark.tenants(n=3, rows=2)
+def test_a_drop_of_exactly_the_share_builds_when_the_share_is_not_exact_in_binary(tenant_database, dbt_project):
+    dbt_project.run("all_users")
+    vanished = sorted(tenant_database.truth.names)[0]
+    run_sql(tenant_database.conninfo, f"drop schema {vanished} cascade")
+    share = 1 / len(tenant_database.truth.names)  # one of three: 0.333..., a float that is not 1/3
+    dbt_project.run("all_users", vars={"tenant_processing": {"max_tenant_drop": share}})
+    tenants = run_sql(tenant_database.conninfo, "select distinct tenant_id from analytics.all_users order by 1")
+    assert [t for (t,) in tenants] == sorted(tenant_database.truth.names)[1:]
+
+
+@pytest.fixture
+def second_model(tenant_database, tmp_path):
+    """A copy of the dbt project with a second tenant_union model, user_emails, in all_users' schema."""
+    import shutil
+
+    from tenant_harness.runner import DbtProject, default_project_dir
+
+    copy = tmp_path / "project"
+    shutil.copytree(default_project_dir(), copy, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    (copy / "models" / "user_emails.sql").write_text(
+        "{{ config(materialized='tenant_union') }}\n"
+        "with u as ({{ multitenant_analytics.union_tenant_tables('users', columns=['user_id', 'email']) }})\n"
+        "select u.tenant_id, u.user_id, u.email from u"
+    )
+    with DbtProject(env=tenant_database.dbt_env(), project_dir=copy, work_dir=tmp_path / "dbt", quiet=True) as p:
+        yield p
+
+
+@pytest.mark.tenants(n=5, rows=2)
+def test_another_models_build_is_not_the_baseline(tenant_database, second_model):
+    names = sorted(tenant_database.truth.names)
+    two = {"tenant_processing": {"include_tenants": names[:2], "max_tenant_drop": 1}}
+    second_model.run("all_users", vars=two)
+    second_model.run("user_emails")  # later, from all five tenants: a record of another model
+    two["tenant_processing"].pop("max_tenant_drop")
+    second_model.run("all_users", vars=two)  # 2 tenants, as all_users' own last build: no drop
+    tenants = run_sql(tenant_database.conninfo, "select distinct tenant_id from analytics.all_users order by 1")
+    assert [t for (t,) in tenants] == names[:2]

@@ -64,3 +64,31 @@ def test_tenants_from_a_registry_table(tenant_database, dbt_project):
                                            "tenant_processing": {"unknown_filter_entry": "error"}})  # fmt: skip
     with pytest.raises(DbtRunError, match="tenant_registry must be a mapping with relation and column"):
         dbt_project.run("all_users", vars={"tenant_registry": {"relation": "public.customers"}})
+
+
+@pytest.mark.tenants(n=5, rows=2)
+def test_one_include_or_exclude_entry_applies_and_the_limit_itself_builds(tenant_database, dbt_project):
+    names = sorted(tenant_database.truth.names)
+
+    def tenants_for(processing):
+        # Each filter change is deliberate: the guard against vanishing tenants is switched off.
+        return built_tenants(tenant_database, dbt_project, tenant_processing={"max_tenant_drop": 1, **processing})
+
+    assert tenants_for({"include_tenants": [names[1]]}) == [names[1]]
+    assert tenants_for({"exclude_tenants": [names[0]]}) == names[1:]
+    # An exclude entry that matches nothing changes nothing, even where unknown include entries stop.
+    assert tenants_for({"exclude_tenants": ["tenant_gone"], "unknown_filter_entry": "error"}) == names
+    # max_tenant_limit is the largest tenant count allowed, not the first refused.
+    assert tenants_for({"max_tenant_limit": len(names)}) == names
+
+
+@pytest.mark.tenants(n=3, rows=2)
+def test_a_skip_warning_names_ten_tenants_then_marks_the_rest(tenant_database, dbt_project):
+    empty = [f"tenant_empty{i:02}" for i in range(11)]
+    query(tenant_database, "; ".join(f"create schema {name}" for name in empty[:10]))
+    built_tenants(tenant_database, dbt_project)
+    assert f"have no table users: {', '.join(empty[:10])} (skipped" in "\n".join(dbt_project.last_warnings)
+    query(tenant_database, f"create schema {empty[10]}")
+    got = built_tenants(tenant_database, dbt_project)
+    assert got == sorted(tenant_database.truth.names)
+    assert f"have no table users: {', '.join(empty[:10])} ... (skipped" in "\n".join(dbt_project.last_warnings)

@@ -133,6 +133,9 @@ def test_widening_is_symmetric_and_idempotent(a, b):
      ("bigint", "double precision", "numeric"), ("real", "double precision", "double precision"),
      ("timestamp(3) without time zone", "timestamp without time zone", "timestamp without time zone"),
      ("time(3) without time zone", "time without time zone", "time without time zone"),
+     ("timestamp(3) with time zone", "timestamp with time zone", "timestamp with time zone"),
+     ("time(3) with time zone", "time with time zone", "time with time zone"),
+     (" integer", "bigint ", "bigint"),  # a type written by hand (offline_tenants), spaces around it
      ("numeric(10,2)", "numeric(12,4)", "numeric"),
      ("character varying(20)", "character varying(255)", "text"), ("character(3)", "text", "text"),
      ("date", "timestamp without time zone", "timestamp without time zone"),
@@ -177,7 +180,7 @@ def test_redshift_literals_escape_backslashes(value):
      ("integer", "numeric(5,3)", "numeric(13,3)"), ("smallint", "numeric", "numeric(18,0)"),
      ("numeric(38,0)", "numeric(10,2)", None), ("bigint", "numeric(20,20)", None),
      ("integer", "real", "double precision"), ("numeric(12,2)", "double precision", "double precision"),
-     ("integer", "bigint", "bigint"), ("smallint", "integer", "integer"),
+     ("integer", "bigint", "bigint"), ("smallint", "integer", "integer"), ("decimal(10,2)", "integer", "numeric(12,2)"),
      ("character varying(20)", "character varying(255)", "character varying(65535)"), ("integer", "text", None)],
 )  # fmt: skip
 def test_redshift_widening_keeps_every_digit(a, b, wide):
