@@ -721,6 +721,12 @@ def _errors():
     default=None,
     help="Run every test on every mutant, not only the test files the control run saw reach its macro.",
 )
+@click.option(
+    "--process-per-mutant",
+    is_flag=True,
+    default=None,
+    help="Start the test command afresh for each mutant, instead of long-lived pytest workers.",
+)
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.pass_context
 def mutate(ctx, mutate_project_dir, paths, **options):

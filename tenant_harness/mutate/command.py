@@ -32,6 +32,7 @@ class Options:
     list_only: bool = False
     keep: bool = False
     all_tests: bool = False
+    process_per_mutant: bool = False
     root: Path | None = None
 
 
@@ -111,7 +112,8 @@ def main(options: Options, console: Console) -> int:
     )
     workspace = Workspace(root, project, keep=options.keep)
     try:
-        runner = Runner(workspace, argv, options.timeout, select_tests=not options.all_tests)
+        runner = Runner(workspace, argv, options.timeout, select_tests=not options.all_tests,
+                        persistent=not options.process_per_mutant)  # fmt: skip
         console.print("control: the unmutated project with a no-op edit must pass ...")
         try:
             control = runner.control(to_run[0].file if to_run else chosen[0].file)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shlex
 import shutil
 import signal
@@ -41,6 +42,7 @@ from .mutants import Mutant
 
 DEFAULT_TEST_COMMAND = "pytest -m local -x"
 PYTEST_EXIT = {2: "interrupted", 3: "internal error", 4: "usage error", 5: "no tests collected"}
+WORKER_DIED = -1000  # a returncode of its own: the long-lived worker ended without an answer
 NO_OP = "\n{# tenant-harness mutate: control, no-op #}\n"
 _IGNORED = (".git", ".venv", "venv", ".tox", "__pycache__", ".pytest_cache", ".hypothesis", "target", "logs",
             "dbt_packages", ".tenant-harness", "node_modules", "*.egg-info")  # fmt: skip
@@ -70,6 +72,8 @@ def classify(returncode: int | None, timed_out: bool, timeout: float | None = No
         return "survived", ""
     if returncode == 1:
         return "killed", ""
+    if returncode == WORKER_DIED:
+        return "error", "the mutation worker died"
     if returncode is not None and returncode < 0:
         return "error", f"killed by signal {-returncode}"
     meaning = PYTEST_EXIT.get(returncode or 0)
@@ -115,8 +119,7 @@ class Workspace:
         files = _git_files(self.root)
         if files is None:
             shutil.copytree(self.root, self.snapshot, symlinks=True, ignore=shutil.ignore_patterns(*_IGNORED))
-            return
-        for rel in files:
+        for rel in files or ():
             src = self.root / rel
             if not src.is_file() and not src.is_symlink():
                 continue  # deleted in the work tree
@@ -124,7 +127,8 @@ class Workspace:
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest, follow_symlinks=False)
         # Tests may ask git about the project (which files it tracks): the snapshot is a repository of
-        # its own, with everything committed, so the mutant shows as the one modified file.
+        # its own, with everything committed, so the mutant shows as the one modified file. A worker
+        # puts its copy back to this commit after each mutant (worker.py).
         git = ["git", "-C", str(self.snapshot), "-c", "user.name=tenant-harness", "-c", "user.email=mutate@localhost"]
         for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "--no-verify", "-m", "mutate snapshot"]):
             subprocess.run([*git, *args], check=True, capture_output=True)
@@ -208,12 +212,20 @@ class Runner:
     argv: Sequence[str]
     timeout: float | None = None
     select_tests: bool = True
+    persistent: bool = True  # a pytest command runs mutants in long-lived workers (worker.py)
     durations: dict[str, float] = field(default_factory=dict)
     reach: dict | None = None  # what the control recorded (reach.py); None: nothing, every test runs
     _killers: dict[str, list[str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _procs: set = field(default_factory=set)
     _stopping: bool = False
+    _idle: list = field(default_factory=list)
+    _workers: int = 0
+
+    @property
+    def uses_workers(self) -> bool:
+        """Whether mutants run in long-lived pytest workers: only for a pytest command."""
+        return self.persistent and list(self.argv[:3]) == [sys.executable, "-m", "pytest"]
 
     def control(self, first_file: str | None) -> Outcome:
         """The unmutated copy (a no-op comment added to ``first_file``) must pass; records durations."""
@@ -254,17 +266,20 @@ class Runner:
                 (self.workspace.project(self.workspace.snapshot) / mutant.file).read_text(), mutant.start
             )
             return Outcome(mutant, "survived", 0.0, f"no test reaches {where or mutant.file} (control run)", None)
-        copy = self.workspace.copy(f"m-{mutant.id}")
-        try:
-            path = self.workspace.project(copy) / mutant.file
-            path.write_text(mutant.apply(path.read_text()))
-            with self._lock:
-                first = list(self._killers.get(mutant.file, []))
-            plan = {"durations": self.durations, "first": first, "select": select,
-                    "known": self.reach["modules"] if self.reach else []}  # fmt: skip
-            rc, timed_out, seconds, result, log = self._run(copy, plan, self.timeout)
-        finally:
-            self.workspace.remove(copy)
+        with self._lock:
+            first = list(self._killers.get(mutant.file, []))
+        plan = {"durations": self.durations, "first": first, "select": select,
+                "known": self.reach["modules"] if self.reach else []}  # fmt: skip
+        if self.uses_workers:
+            rc, timed_out, seconds, result, log = self._in_worker(mutant, plan)
+        else:
+            copy = self.workspace.copy(f"m-{mutant.id}")
+            try:
+                path = self.workspace.project(copy) / mutant.file
+                path.write_text(mutant.apply(path.read_text()))
+                rc, timed_out, seconds, result, log = self._run(copy, plan, self.timeout)
+            finally:
+                self.workspace.remove(copy)
         status, detail = classify(rc, timed_out, self.timeout)
         failure = result.get("first_failure")
         if status == "killed" and failure:
@@ -313,6 +328,54 @@ class Runner:
         tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-30:])
         return (None if timed_out else proc.returncode), timed_out, seconds, result, tail
 
+    def _in_worker(self, mutant: Mutant, plan: dict) -> tuple[int | None, bool, float, dict, str]:
+        base = self.workspace.dir / f"m-{mutant.id}"
+        plan_file, result_file, log_file = (base.with_name(base.name + suffix)
+                                            for suffix in (".plan.json", ".result.json", ".log"))  # fmt: skip
+        plan_file.write_text(json.dumps(plan))
+        source = (self.workspace.project(self.workspace.snapshot) / mutant.file).read_text()
+        with self._lock:
+            if self._stopping:
+                return None, False, 0.0, {}, "not started: interrupted"
+            worker = self._idle.pop() if self._idle else None
+            if worker is None:
+                self._workers += 1
+                worker = _Worker(self.workspace, f"w{self._workers}", self.argv[3:])
+                self._procs.add(worker.proc)
+        request = {"file": str(self.workspace.project(worker.copy) / mutant.file), "text": mutant.apply(source),
+                   "plan": str(plan_file), "result": str(result_file), "log": str(log_file)}  # fmt: skip
+        started = time.perf_counter()
+        reply = worker.ask(request, self.timeout)
+        seconds = time.perf_counter() - started
+        timed_out = reply is None and not worker.died
+        if reply is None:  # a timeout, or the worker died: it and its copy go, the next mutant gets a new one
+            with self._lock:
+                self._procs.discard(worker.proc)
+            worker.close()
+        else:
+            with self._lock:
+                self._idle.append(worker)
+        try:
+            result = json.loads(result_file.read_text())
+        except (OSError, ValueError):
+            result = {}
+        tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-30:]) if log_file.exists() else ""
+        if not self.workspace.keep:
+            for f in (plan_file, result_file, log_file):
+                f.unlink(missing_ok=True)
+        if reply is None and not timed_out:
+            # Never a kill, whatever its exit status: the worker itself failed, not a test.
+            tail += f"\nthe mutation worker died (exit {worker.proc.returncode}); its log: {worker.log}"
+            return WORKER_DIED, False, seconds, {**result, "first_failure": None}, tail
+        return (reply or {}).get("rc"), timed_out, seconds, result, tail
+
+    def close(self) -> None:
+        """End the workers and remove their copies."""
+        with self._lock:
+            workers, self._idle = self._idle, []
+        for worker in workers:
+            worker.close()
+
     def stop(self) -> None:
         """Stop every run in progress (and what it started) and start no new one."""
         self._stopping = True
@@ -320,6 +383,50 @@ class Runner:
             procs = list(self._procs)
         for proc in procs:
             _kill_group(proc)
+
+
+class _Worker:
+    """One long-lived ``python -m tenant_harness.mutate.worker`` on a copy of its own."""
+
+    def __init__(self, workspace: Workspace, name: str, pytest_args: Sequence[str]):
+        self.workspace = workspace
+        self.died = False
+        self.copy = workspace.copy(name)
+        self.log = self.copy.with_name(name + ".log")
+        env = workspace.env(self.copy, self.copy.with_name(name + ".plan.json"),
+                            self.copy.with_name(name + ".result.json"))  # fmt: skip
+        with self.log.open("w") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "tenant_harness.mutate.worker", *pytest_args], cwd=self.copy, env=env,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True,
+            )  # fmt: skip
+
+    def ask(self, request: dict, timeout: float | None) -> dict | None:
+        """The worker's answer to ``request``; None on a timeout or when the worker died."""
+        try:
+            self.proc.stdin.write(json.dumps(request) + "\n")
+            self.proc.stdin.flush()
+        except OSError:
+            self.died = True
+            return None
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if not ready:
+            return None
+        line = self.proc.stdout.readline()
+        if not line.strip():
+            self.died = True
+            return None
+        return json.loads(line)
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        if self.proc.poll() is None:
+            _kill_group(self.proc)
+        self.workspace.remove(self.copy)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -365,5 +472,7 @@ def run_all(
         runner.stop()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
+    finally:
+        runner.close()
     pool.shutdown(wait=True)
     return [outcomes[n] for n in range(len(mutants))]

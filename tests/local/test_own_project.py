@@ -58,6 +58,8 @@ def test_batch_size_from_every_cli_path_keeps_the_projects_include_list(tenant_d
     db = tenant_database
     monkeypatch.chdir(tmp_path)  # no stray tenant-harness.toml
     project = own_project(tmp_path)
+    # The variable outranks tenant-harness.toml; a mutation run sets it (to the mutated harness project).
+    monkeypatch.delenv("TENANT_HARNESS_PROJECT_DIR", raising=False)
     add_noise_schema(db)
     expected = {name: db.truth.kept_by_tenant[name] for name in INCLUDED}
     toml = tmp_path / "settings.toml"
