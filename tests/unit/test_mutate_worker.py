@@ -1,0 +1,79 @@
+"""The long-lived mutation workers (tenant_harness.mutate.worker): mutants run one after another in one
+process, and none sees what the one before left (files in the copy, environment, imported test
+modules); a worker that dies is an error, never a kill."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from pathlib import Path
+
+from rich.console import Console
+
+from tenant_harness.mutate.command import Options, main
+
+from .mutate_marks import MUTATE_TOOL_MARKS
+
+pytestmark = MUTATE_TOOL_MARKS
+
+MACRO = """{% macro in_range(x, n) %}
+    {{ return(x >= n and x <= 10) }}
+{% endmacro %}
+"""
+
+# Never fails on a mutant, only on what an earlier run left behind: every mutant must survive.
+SEES_NO_LEFTOVERS = """
+import os
+from pathlib import Path
+
+with open({imports!r}, "a") as f:
+    f.write("import\\n")
+SOURCE = (Path(os.environ["TENANT_HARNESS_PROJECT_DIR"]) / "macros" / "m.sql").read_text()
+
+
+def test_a_clean_copy_and_environment():
+    assert SOURCE == (Path(os.environ["TENANT_HARNESS_PROJECT_DIR"]) / "macros" / "m.sql").read_text()
+    assert not Path("leftover").exists()
+    Path("leftover").write_text("x")
+    assert "LEFT_BY_A_TEST" not in os.environ
+    os.environ["LEFT_BY_A_TEST"] = "1"
+"""
+
+DIES_ON_A_MUTANT = """
+import os
+from pathlib import Path
+
+
+def test_exits_the_process():
+    if "x >= n and x <= 10" not in (Path(os.environ["TENANT_HARNESS_PROJECT_DIR"]) / "macros/m.sql").read_text():
+        os._exit(1)
+"""
+
+
+def _run(tmp_path: Path, test_source: str) -> list[dict]:
+    (tmp_path / "proj" / "macros").mkdir(parents=True)
+    (tmp_path / "proj" / "macros" / "m.sql").write_text(MACRO)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "test_m.py").write_text(textwrap.dedent(test_source))
+    out = tmp_path / "out.json"
+    with open(os.devnull, "w") as quiet:
+        options = Options(project_dir=tmp_path / "proj", root=tmp_path, json_file=out, jobs=1,
+                          test_command="pytest -q -p no:cacheprovider")  # fmt: skip
+        assert main(options, Console(file=quiet)) == 0
+    return json.loads(out.read_text())["mutants"]
+
+
+def test_each_mutant_in_a_worker_starts_from_the_snapshot(tmp_path):
+    imports = tmp_path / "imports"
+    mutants = _run(tmp_path, SEES_NO_LEFTOVERS.format(imports=str(imports)))
+    assert len(mutants) >= 3
+    assert [(m["status"], m["detail"]) for m in mutants] == [("survived", "")] * len(mutants)
+    # The test module was imported afresh for each mutant (and once for the control).
+    assert imports.read_text().count("import") == 1 + len(mutants)
+
+
+def test_a_worker_that_dies_is_an_error_never_a_kill(tmp_path):
+    mutants = _run(tmp_path, DIES_ON_A_MUTANT)
+    assert len(mutants) >= 3
+    assert [(m["status"], m["detail"]) for m in mutants] == [("error", "the mutation worker died")] * len(mutants)
