@@ -1,17 +1,21 @@
 """Runs the project's test command on each mutant, each on its own copy of the project, in parallel.
 
 Isolation: the project's files (git's tracked and untracked-but-not-ignored files, else everything
-but virtualenvs, caches and dbt's target/) are copied once into a snapshot; every run gets a fresh copy
+but virtualenvs, caches and dbt's target/) are copied once into a snapshot; every run gets a copy
 of it, with the mutant applied, and runs with its working directory, PYTHONPATH,
 TENANT_HARNESS_PROJECT_DIR, TENANT_HARNESS_STATE_DIR, Hypothesis' storage and TMPDIR (pytest's basetemp)
 at that copy, and TENANT_HARNESS_TMPDIR (embedded servers) in a folder of its own. Edits in the
 checkout during a run cannot reach it, and nothing it writes reaches the checkout. The snapshot is
-committed to a git repository of its own, for tests that ask git.
+committed to a git repository of its own, for tests that ask git and for the workers: a pytest
+command runs in ``--jobs`` long-lived workers (worker.py), each on a copy of its own that it puts back
+to that commit after every mutant; any other command (or ``persistent=False``) starts afresh on a
+fresh copy per mutant.
 
 The control (the unmutated copy with a no-op comment added to a mutated file) runs first and must
 pass: a score measured on a failing suite means nothing. It also records how long each test takes,
 so every mutant's run starts with the cheapest test files (and with the tests that killed other
-mutants of the same file).
+mutants of the same file), and what each test file reaches of the dbt project, so each mutant runs
+only the test files that can reach it (reach.py).
 
 Outcome of a run: exit 0 survived, exit 1 killed; a timeout or any other exit (pytest: 2 interrupted,
 3 internal error, 4 usage error, 5 no tests collected) is an error, never a kill.
