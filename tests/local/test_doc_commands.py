@@ -1,4 +1,5 @@
-"""Every shell command in README.md and docs/*.md runs as written.
+"""Every shell command in README.md and docs/*.md runs as written: ``pytest -m docs``, a suite of its
+own (minutes a page), which CI runs after ``pytest -m local``.
 
 What is run: every fenced ```` ```bash ```` block of README.md and of each docs/*.md page. Inline code
 in prose is for names and syntax and is not run, so a command a reader should type belongs in a bash
@@ -31,7 +32,7 @@ before its fence, with the reason:
     to this environment's (later on PATH).
 ``<!-- docs-test: instead `COMMAND`: reason -->``
     COMMAND runs in place of the block (e.g. ``pytest -m local --collect-only -q`` for
-    ``pytest -m local``: this test runs inside that very suite, and a long run has no place here).
+    ``pytest -m local``: a long run has no place here).
 ``<!-- docs-test: stand-in PROGRAM tests/local/test_x.py: reason -->``
     PROGRAM (e.g. ``docker``, which CI does not have) is a shell function that records its
     arguments; the rest of the block runs as written. The named test file, which checks what can be
@@ -67,7 +68,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-pytestmark = pytest.mark.local
+# The pages run as a user types them: a CLI process, dbt's start-up and a full dbt parse per command,
+# minutes a page. They are their own suite, `pytest -m docs`, which CI runs after `pytest -m local`;
+# the parser test at the end stays in the local suite.
 
 REPO = Path(__file__).resolve().parents[2]
 PAGES = ["README.md", *sorted(str(p.relative_to(REPO)) for p in (REPO / "docs").glob("*.md"))]
@@ -301,6 +304,7 @@ def run_block(block: Block, copy: Path, env: dict) -> str:
     return output
 
 
+@pytest.mark.docs
 @pytest.mark.parametrize("page", pages_with_commands())
 def test_every_command_runs_as_written(page, tmp_path):
     copy = repository_copy(tmp_path / "repo")
@@ -319,6 +323,7 @@ def test_every_command_runs_as_written(page, tmp_path):
             subprocess.run(["tenant-harness", "down", "--force"], cwd=copy, env=env, capture_output=True)
 
 
+@pytest.mark.local
 def test_blocks_and_markers_are_read_as_documented():
     """The parser this test relies on: markers, text blocks and line numbers."""
     page = (
