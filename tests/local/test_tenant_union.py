@@ -223,16 +223,19 @@ def compiled(dbt_project, jinja: str) -> str:
 def test_seed_helper_macros(tenant_database, dbt_project):
     sql(tenant_database, 'create schema "tenant_x""y"')
     assert (
-        compiled(dbt_project, "{{ multitenant_analytics.get_tenant_table_ref('tenant_x\"y') }}")
-        == '"tenant_x""y"."users"'
-    )
-    assert (
-        compiled(dbt_project, "{{ multitenant_analytics.get_tenant_table_ref('t', 'users', 'zeroetl') }}")
-        == '"zeroetl"."t"."users"'
-    )
-    assert (
         compiled(dbt_project, "{{ multitenant_analytics.validate_tenant_table_exists('users') }}") == "['tenant_x\"y']"
     )
+    # The references work: a table made through one is read back by its schema's real name, and a
+    # three-part one (Zero-ETL style, here the current database) reads the tenant's rows.
+    ref = compiled(dbt_project, "{{ multitenant_analytics.get_tenant_table_ref('tenant_x\"y', 'users') }}")
+    sql(tenant_database, f"create table {ref} as select * from tenant_a.users")
+    source = {t.name: t.source_rows for t in tenant_database.truth.tenants}
+    assert sql(tenant_database, 'select count(*) from "tenant_x""y".users') == [(source["tenant_a"],)]
+    sql(tenant_database, 'drop table "tenant_x""y".users')
+    three_part = compiled(
+        dbt_project, "{{ multitenant_analytics.get_tenant_table_ref('tenant_b', 'users', target.database) }}"
+    )
+    assert sql(tenant_database, f"select count(*) from {three_part}") == [(source["tenant_b"],)]
     columns = compiled(
         dbt_project,
         "{% for c in multitenant_analytics.get_tenant_table_columns('tenant_b') %}{{ c.name }} {% endfor %}",
