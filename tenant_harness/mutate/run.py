@@ -260,8 +260,11 @@ class Runner:
         if self.reach is None:
             return None
         source = (self.workspace.project(self.workspace.snapshot) / mutant.file).read_text()
-        return reach.modules_for(self.reach["reach"], self.reach["parse"], mutant.file,
-                                 reach.enclosing_macro(source, mutant.start))  # fmt: skip
+        modules = reach.modules_for(self.reach["reach"], self.reach["parse"], mutant.file,
+                                    reach.enclosing_macro(source, mutant.start))  # fmt: skip
+        # Only files with tests the command runs: one imported at collection whose tests are all
+        # deselected (by -m) has nothing to run.
+        return None if modules is None else [m for m in modules if m in set(self.reach["modules"])]
 
     def mutant(self, mutant: Mutant) -> Outcome:
         select = self.selection(mutant)

@@ -127,10 +127,29 @@ def _run(project: Path, tmp_path: Path, **options) -> dict:
     return {m["file"] + ":" + m["replacement"]: m for m in json.loads(out.read_text())["mutants"]}
 
 
+# Reads `never`'s file when imported, but the command deselects its only test (-m "not other").
+DESELECTED = """
+import os
+from pathlib import Path
+
+import pytest
+
+SOURCE = (Path(os.environ["TENANT_HARNESS_PROJECT_DIR"]) / "macros" / "unused.sql").read_text()
+
+
+@pytest.mark.other
+def test_not_run():
+    assert "x > 0" in SOURCE
+"""
+
+
 def test_a_mutant_runs_only_the_test_files_that_reach_it(tmp_path):
     ran = tmp_path / "ran"
-    project = _project(tmp_path, test_m=READS_THE_MACRO, test_pure=COUNTS_ITS_RUNS.format(ran=str(ran)))
-    mutants = _run(project, tmp_path)
+    project = _project(
+        tmp_path, test_m=READS_THE_MACRO, test_pure=COUNTS_ITS_RUNS.format(ran=str(ran)), test_other=DESELECTED
+    )
+    (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    other: not run\n")
+    mutants = _run(project, tmp_path, test_command='pytest -q -p no:cacheprovider -m "not other"')
     assert mutants["macros/m.sql:>"]["status"] == "killed"
     assert mutants["macros/m.sql:>"]["detail"] == "test_m.py::test_at_least"
     # Nothing renders `never` or reads its file: it survives without a run (no test could kill it).
@@ -140,7 +159,7 @@ def test_a_mutant_runs_only_the_test_files_that_reach_it(tmp_path):
     assert ran.read_text() == "ran\n"  # in the control only
     # --all-tests: every mutant runs every test file.
     ran.unlink()
-    mutants = _run(project, tmp_path, all_tests=True)
+    mutants = _run(project, tmp_path, all_tests=True, test_command='pytest -q -p no:cacheprovider -m "not other"')
     assert mutants["macros/m.sql:>"]["status"] == "killed"
     assert ran.read_text().count("ran") == 1 + len(mutants)
 
