@@ -3,6 +3,9 @@ server without COPY FROM STDIN (multi-row INSERTs, Amazon Redshift), and the tru
 
 Tenants are loaded in chunks over several connections at once (the server parses COPY on one core per
 connection), each chunk one transaction (one that creates thousands of tables runs out of lock slots).
+A chunk's DDL goes in one round trip, and so do the rows of its small tables (up to ``inline_rows``,
+as multi-row INSERTs beside the DDL): a COPY costs three round trips per table, which at 50,000
+two-row tenants took most of the load's time. Larger tables are loaded by COPY.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from .dataset import (
 from .errors import ConfigError
 
 _NULL = "\\N"
+INLINE_ROWS = 100  # tables of at most this many rows are written in the chunk's DDL round trip
 _MEMO_LIMIT = 200_000  # memoised row tails per table layout: tenants of up to 100,000 rows, bounded memory
 TRUTH_TABLE = sql.Identifier(TRUTH_SCHEMA, "tenant_rows")
 TRUTH_COLUMNS = ("table_name", "tenant_id", "source_rows", "expected_rows")
@@ -58,6 +62,7 @@ def generate_tenants(
     replace: bool = False,
     progress: bool = False,
     bulk: str = "copy",
+    inline_rows: int = INLINE_ROWS,
 ) -> DatasetTruth:
     """Create the tenant schemas in the database at ``conninfo``, fill them, and return the truth.
 
@@ -66,7 +71,9 @@ def generate_tenants(
     ``messy_ratio`` / ``invalid_ratio`` override every spec's. The truth is also written to
     ``harness_truth.tenant_rows`` (table_name, tenant_id, source_rows, expected_rows) so verification
     SQL can compare against it. ``replace`` drops existing schemas of the same names first; without it
-    an existing schema is an error. ``bulk="insert"`` loads with multi-row INSERTs instead of COPY.
+    an existing schema is an error. ``bulk="insert"`` loads with multi-row INSERTs instead of COPY
+    (servers without COPY FROM STDIN). With COPY, a table of at most ``inline_rows`` rows is written
+    as INSERTs in the same round trip as its chunk's DDL (0: every table by COPY).
     """
     if bulk not in _LOADERS:
         raise ConfigError(f"bulk must be one of {', '.join(_LOADERS)}, got {bulk!r}.")
@@ -74,6 +81,8 @@ def generate_tenants(
         raise ConfigError(f"commit_every must be >= 1, got {commit_every}.")
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}.")
+    if inline_rows < 0:
+        raise ConfigError(f"inline_rows must be >= 0, got {inline_rows}.")
     started = time.perf_counter()
     specs = _with_ratios(table_specs(tables), messy_ratio, invalid_ratio)
     tenants = plan_tenants(n, rows=rows_per_tenant, seed=seed, jitter=jitter, null_id_every=null_id_every)
@@ -87,7 +96,7 @@ def generate_tenants(
                 )
             )
     chunks = list(_chunks(tenants, min(commit_every, max(1, len(tenants) // workers))))
-    load = dict(specs=specs, seed=seed, replace=replace, bulk=bulk)
+    load = dict(specs=specs, seed=seed, replace=replace, bulk=bulk, inline_rows=inline_rows if bulk == "copy" else 0)
     with _progress(progress, len(tenants)) as advance:
         if workers == 1 or len(chunks) <= 1:
             results = [_load_chunk(conninfo, c, **load) for c in chunks]
@@ -111,7 +120,14 @@ def _with_ratios(specs: Sequence[TableSpec], messy: float | None, invalid: float
 
 
 def _load_chunk(
-    conninfo: str, chunk: list[TenantSpec], *, specs: Sequence[TableSpec], seed: int, replace: bool, bulk: str
+    conninfo: str,
+    chunk: list[TenantSpec],
+    *,
+    specs: Sequence[TableSpec],
+    seed: int,
+    replace: bool,
+    bulk: str,
+    inline_rows: int,
 ) -> list[tuple[TenantTruth, ...]]:
     """Create and fill one chunk of tenants in one transaction; the truth per tenant and table."""
     out = []
@@ -119,12 +135,12 @@ def _load_chunk(
     load = _LOADERS[bulk]
     with psycopg.connect(conninfo) as conn:
         planned = [[table_rows(spec, t, seed) for spec in specs] for t in chunk]
-        _create_tables(conn, chunk, specs, planned, replace=replace)
+        _create_tables(conn, chunk, specs, planned, replace=replace, inline_rows=inline_rows)
         for tenant, tables in zip(chunk, planned, strict=True):
             truths = []
             domain = tenant_domain(tenant.name)
             for spec, (layout, data) in zip(specs, tables, strict=True):
-                if layout is not None:
+                if layout is not None and len(data) > inline_rows:
                     load(conn, sql.Identifier(tenant.name, spec.name), layout, data, domain)
                 truth = tenant_truth(spec, layout, tenant, data)
                 truths.append(truth)
@@ -175,18 +191,23 @@ def _ddl_template(conn: psycopg.Connection, layout: Layout, primary_key: bool) -
     return layout.cache[key]
 
 
-def _create_tables(conn, chunk, specs, planned, *, replace: bool) -> None:
-    # One round trip for the whole chunk's DDL: per-statement round trips would dominate.
+def _create_tables(conn, chunk, specs, planned, *, replace: bool, inline_rows: int) -> None:
+    """The chunk's DDL, and the rows of its tables of at most ``inline_rows`` rows, in one round trip:
+    per-statement round trips would dominate."""
     statements = []
     for tenant, tables in zip(chunk, planned, strict=True):
         schema = sql.Identifier(tenant.name).as_string(conn)
         if replace:
             statements.append(f"drop schema if exists {schema} cascade")
         statements.append(f"create schema {schema}")
-        for spec, (layout, _) in zip(specs, tables, strict=True):
+        domain = None
+        for spec, (layout, data) in zip(specs, tables, strict=True):
             if layout is not None:
                 table = sql.Identifier(tenant.name, spec.name).as_string(conn)
                 statements.append(_ddl_template(conn, layout, not tenant.null_ids).format(table))
+                if data and len(data) <= inline_rows:
+                    domain = domain or tenant_domain(tenant.name)
+                    statements.append(_insert_head(conn, layout).format(table) + _values_block(layout, data, domain))
     conn.execute(";\n".join(statements))
 
 
@@ -223,13 +244,61 @@ def _copy_block(layout: Layout, data: list[SourceRow], domain: str) -> str:
     return "".join(lines)
 
 
-def _template(column: Column, messy: bool, domain: str) -> str:
-    """A per-row column's COPY text with ``{0}`` for the row number (a key, or an email's number)."""
-    if column.kind == "key":
-        return "{0}"
+def _template(column: Column, messy: bool, domain: str, render=_copy_text) -> str:
+    """A per-row column's text as ``render`` writes it (COPY text, or an SQL literal) with ``{0}``
+    for the row number (a key, or an email's number)."""
     marker = 987654321  # a number no other part of the value can contain
-    text = _copy_text(value(column, marker, messy, domain)).replace("{", "{{").replace("}", "}}")
+    if column.kind == "key":
+        return render(marker).replace(str(marker), "{0}")
+    text = render(value(column, marker, messy, domain)).replace("{", "{{").replace("}", "}}")
     return text.replace(str(marker), "{0}")
+
+
+def _sql_text(value) -> str:
+    """A value as an SQL literal of unknown type, which INSERT casts to the column's type through the
+    type's input function, as COPY does: so both loaders write the same values."""
+    if value is None:
+        return "NULL"
+    if value is True or value is False:
+        return "'t'" if value else "'f'"
+    text = str(value).replace("'", "''")
+    if "\\" in text:
+        return "E'" + text.replace("\\", "\\\\") + "'"  # whatever standard_conforming_strings says
+    return "'" + text + "'"
+
+
+def _insert_head(conn: psycopg.Connection, layout: Layout) -> str:
+    """``insert into {} (<columns in copy_columns order>) values``, rendered once per layout."""
+    key = ("insert_head",)
+    if key not in layout.cache:
+        columns = sql.SQL(", ").join(map(sql.Identifier, copy_columns(layout))).as_string(conn)
+        layout.cache[key] = "insert into {} (" + columns.replace("{", "{{").replace("}", "}}") + ") values "
+    return layout.cache[key]
+
+
+def _values_block(layout: Layout, data: list[SourceRow], domain: str) -> str:
+    """The VALUES rows of ``data``, columns in the order of :func:`copy_columns`, built as
+    :func:`_copy_block` builds COPY text (the same memo of per-layout tails)."""
+    heads = {
+        messy: ", ".join(_template(c, messy, domain, _sql_text) for c in layout.dynamic) for messy in (False, True)
+    }
+    sep = ", " if layout.dynamic else ""
+    static, cache = layout.static, layout.cache
+    rows = []
+    append = rows.append
+    for row in data:
+        n, messy = row.n, row.messy
+        if row.null is not None:
+            by_name = dict(zip(layout.names, row_values(layout, row, domain), strict=True))
+            append("(" + ", ".join(_sql_text(by_name[c.name]) for c in (*layout.dynamic, *static)) + ")")
+            continue
+        tail = cache.get(("sql", n, messy))
+        if tail is None:
+            tail = sep + ", ".join(_sql_text(value(c, n, messy, domain)) for c in static) + ")"
+            if len(cache) < _MEMO_LIMIT:
+                cache[("sql", n, messy)] = tail
+        append("(" + heads[messy].format(n) + tail)
+    return ", ".join(rows)
 
 
 def copy_columns(layout: Layout) -> tuple[str, ...]:

@@ -29,11 +29,13 @@ def empty_db(tenant_server):
         drop_database(endpoint, name)
 
 
-@pytest.mark.parametrize("bulk", ["copy", "insert"])
-def test_several_tables_with_drift_load_exactly(empty_db, bulk):
+@pytest.mark.parametrize(
+    ("bulk", "inline_rows"), [("copy", 0), ("copy", 100), ("insert", 100)], ids=["copy", "inline", "insert"]
+)
+def test_several_tables_with_drift_load_exactly(empty_db, bulk, inline_rows):
     orders = table_spec(ORDERS)
     truth = generate_tenants(empty_db, NAMES, 30, 9, tables=[USERS, orders], null_id_every=2, bulk=bulk, workers=2,
-                             commit_every=2)  # fmt: skip
+                             commit_every=2, inline_rows=inline_rows)  # fmt: skip
     assert [t.table for t in truth.tables] == ["users", "orders"]
     with psycopg.connect(empty_db) as conn:
         for spec in (USERS, orders):
@@ -65,6 +67,35 @@ def test_several_tables_with_drift_load_exactly(empty_db, bulk):
             else:
                 assert (table.table, t.name) not in recorded
     assert truth.table("orders").kept_by_tenant == {n: 30 for n in NAMES if n != "hooli"}
+
+
+AWKWARD = {
+    "name": "notes",
+    "key": ["note_id"],
+    "columns": [
+        {"name": "note_id", "type": "bigint"},
+        {"name": "body", "type": "text", "choices": ["O'Brien", "back\\slash", "{0} {x}", "tab\there", "new\nline",
+                                                       "Müller", "''", "\\'"], "clean": "trim"},
+        {"name": "flag", "type": "boolean"},
+        {"name": "due", "type": "date", "spread_days": 9},
+        {"name": "price", "type": "numeric(12,2)"},
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("bulk", "inline_rows"), [("copy", 0), ("copy", 100), ("insert", 100)])
+def test_awkward_values_load_exactly_by_every_path(empty_db, bulk, inline_rows):
+    """Quotes, backslashes, braces, tabs and newlines in text; booleans, dates, numerics: COPY text,
+    inline INSERT literals and the INSERT loader each write the generator's values unchanged."""
+    spec = table_spec(AWKWARD)
+    generate_tenants(empty_db, ["acme", "globex"], 12, 3, tables=[spec], bulk=bulk, inline_rows=inline_rows)
+    with psycopg.connect(empty_db) as conn:
+        for tenant in plan_tenants(["acme", "globex"], rows=12, seed=3):
+            layout, data = table_rows(spec, tenant, 3)
+            got = conn.execute(sql.SQL("select * from {} order by 1").format(sql.Identifier(tenant.name, "notes")))
+            domain = tenant_domain(tenant.name)
+            want = [tuple(_value(c, r, domain) for c in layout.columns) for r in data]
+            assert got.fetchall() == want
 
 
 def _sorted(rows, key):
