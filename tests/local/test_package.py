@@ -11,6 +11,7 @@ import psycopg
 import pytest
 import yaml
 
+from tenant_harness.errors import DbtRunError
 from tenant_harness.runner import DbtProject, default_project_dir
 from tenant_harness.tenants import expected_all_users, plan_tenants
 
@@ -104,8 +105,13 @@ def test_package_vars_do_not_reach_the_consumers_models(tenant_database, tmp_pat
 
     edit_yaml(package / "dbt_project.yml", set_package_vars)
     project_dir = consumer_copy(tmp_path, package, vars=None)
+    with psycopg.connect(db.conninfo) as conn:  # more than one character after tenant_: `*`, not `?`
+        conn.execute("create schema tenant_xy; create table tenant_xy.users as select * from tenant_a.users")
     with DbtProject(env=db.dbt_env(), project_dir=project_dir, work_dir=tmp_path / "dbt", quiet=True) as dbt:
         dbt.invoke("deps")
         dbt.run()
-    assert per_tenant(db) == db.truth.kept_by_tenant
-    assert last_build(db) == (5, 1, 50)  # the macros' defaults: pattern tenant_*, batch_size 50
+        # The macros' default pattern names itself when nothing is left to build.
+        with pytest.raises(DbtRunError, match=r'6 schema\(s\) match pattern "tenant_\*" in database'):
+            dbt.run(vars={"tenant_processing": {"include_tenants": ["nomatch"]}})
+    assert per_tenant(db) == {**db.truth.kept_by_tenant, "tenant_xy": db.truth.kept_by_tenant["tenant_a"]}
+    assert last_build(db) == (6, 1, 50)  # the macros' defaults: pattern tenant_*, batch_size 50

@@ -92,3 +92,15 @@ def test_a_skip_warning_names_ten_tenants_then_marks_the_rest(tenant_database, d
     got = built_tenants(tenant_database, dbt_project)
     assert got == sorted(tenant_database.truth.names)
     assert f"have no table users: {', '.join(empty[:10])} ... (skipped" in "\n".join(dbt_project.last_warnings)
+
+
+@pytest.mark.tenants(n=3, rows=2)
+def test_a_tenant_whose_table_is_a_materialized_view_is_read(tenant_database, dbt_project):
+    source = sorted(tenant_database.truth.names)[0]
+    query(
+        tenant_database,
+        f"create schema tenant_mv; create materialized view tenant_mv.users as select * from {source}.users",
+    )
+    assert built_tenants(tenant_database, dbt_project) == sorted([*tenant_database.truth.names, "tenant_mv"])
+    counts = dict(query(tenant_database, "select tenant_id, count(*) from analytics.all_users group by 1"))
+    assert counts["tenant_mv"] == tenant_database.truth.kept_by_tenant[source]
