@@ -208,7 +208,10 @@ def test_this_projects_tests_kill_a_pattern_mutant_in_an_isolated_copy(tmp_path)
         assert own.control(None).status == "passed"
         runner = Runner(workspace, command_argv("pytest -m local -x -q tests/unit/test_macros.py"), timeout=600)
         assert runner.control(mutant.file).status == "passed"
-        outcome = runner.mutant(mutant)
+        try:
+            outcome = runner.mutant(mutant)
+        finally:
+            runner.close()  # its worker
     finally:
         workspace.close()
     assert outcome.status == "killed", outcome
