@@ -11,9 +11,10 @@ two-row tenants took most of the load's time. Larger tables are loaded by COPY.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 from psycopg import sql
@@ -97,16 +98,9 @@ def generate_tenants(
             )
     chunks = list(_chunks(tenants, min(commit_every, max(1, len(tenants) // workers))))
     load = dict(specs=specs, seed=seed, replace=replace, bulk=bulk, inline_rows=inline_rows if bulk == "copy" else 0)
+    results: list[list[tuple[TenantTruth, ...]]] = [[] for _ in chunks]
     with _progress(progress, len(tenants)) as advance:
-        if workers == 1 or len(chunks) <= 1:
-            results = [_load_chunk(conninfo, c, **load) for c in chunks]
-            advance(len(tenants))
-        else:
-            with ThreadPoolExecutor(workers) as pool:
-                futures = [pool.submit(_load_chunk, conninfo, c, **load) for c in chunks]
-                for future in as_completed(futures):
-                    advance(len(future.result()))
-                results = [f.result() for f in futures]
+        _run_workers(conninfo, chunks, results, min(workers, len(chunks)), advance, load)
     per_tenant = [t for chunk in results for t in chunk]  # [(table truths of one tenant), ...]
     tables = tuple(TableTruth(s.name, tuple(t[i] for t in per_tenant)) for i, s in enumerate(specs))
     return DatasetTruth(seed=seed, tables=tables, seconds=time.perf_counter() - started)
@@ -119,8 +113,39 @@ def _with_ratios(specs: Sequence[TableSpec], messy: float | None, invalid: float
     return [replace(s, **over) if over else s for s in specs]
 
 
+def _run_workers(conninfo: str, chunks: list, results: list, workers: int, advance, load: dict) -> None:
+    """Load ``chunks`` over ``workers`` connections, each chunk one transaction, into ``results``.
+    A connection serves many chunks: a new backend per chunk (its start and its cold catalog caches)
+    cost seconds at 50,000 tenants. The first error stops every worker after its current chunk."""
+    lock, failed = threading.Lock(), threading.Event()
+    todo = iter(range(len(chunks)))
+
+    def work() -> None:
+        with psycopg.connect(conninfo) as conn:
+            while not failed.is_set():
+                with lock:
+                    i = next(todo, None)
+                if i is None:
+                    return
+                try:
+                    results[i] = _load_chunk(conn, chunks[i], **load)
+                    conn.commit()
+                except BaseException:
+                    failed.set()
+                    raise
+                advance(len(chunks[i]))
+
+    if workers <= 1:
+        work()
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        futures = [pool.submit(work) for _ in range(workers)]
+    for future in futures:
+        future.result()  # the first worker's error, if any
+
+
 def _load_chunk(
-    conninfo: str,
+    conn: psycopg.Connection,
     chunk: list[TenantSpec],
     *,
     specs: Sequence[TableSpec],
@@ -129,25 +154,25 @@ def _load_chunk(
     bulk: str,
     inline_rows: int,
 ) -> list[tuple[TenantTruth, ...]]:
-    """Create and fill one chunk of tenants in one transaction; the truth per tenant and table."""
+    """Create and fill one chunk of tenants in the connection's open transaction (the caller commits);
+    the truth per tenant and table."""
     out = []
     truth_rows = []
     load = _LOADERS[bulk]
-    with psycopg.connect(conninfo) as conn:
-        planned = [[table_rows(spec, t, seed) for spec in specs] for t in chunk]
-        _create_tables(conn, chunk, specs, planned, replace=replace, inline_rows=inline_rows)
-        for tenant, tables in zip(chunk, planned, strict=True):
-            truths = []
-            domain = tenant_domain(tenant.name)
-            for spec, (layout, data) in zip(specs, tables, strict=True):
-                if layout is not None and len(data) > inline_rows:
-                    load(conn, sql.Identifier(tenant.name, spec.name), layout, data, domain)
-                truth = tenant_truth(spec, layout, tenant, data)
-                truths.append(truth)
-                if layout is not None:
-                    truth_rows.append((spec.name, tenant.name, truth.source_rows, truth.kept_rows))
-            out.append(tuple(truths))
-        _write_rows(conn, bulk, TRUTH_TABLE, TRUTH_COLUMNS, truth_rows)
+    planned = [[table_rows(spec, t, seed) for spec in specs] for t in chunk]
+    _create_tables(conn, chunk, specs, planned, replace=replace, inline_rows=inline_rows)
+    for tenant, tables in zip(chunk, planned, strict=True):
+        truths = []
+        domain = tenant_domain(tenant.name)
+        for spec, (layout, data) in zip(specs, tables, strict=True):
+            if layout is not None and len(data) > inline_rows:
+                load(conn, sql.Identifier(tenant.name, spec.name), layout, data, domain)
+            truth = tenant_truth(spec, layout, tenant, data)
+            truths.append(truth)
+            if layout is not None:
+                truth_rows.append((spec.name, tenant.name, truth.source_rows, truth.kept_rows))
+        out.append(tuple(truths))
+    _write_rows(conn, bulk, TRUTH_TABLE, TRUTH_COLUMNS, truth_rows)
     return out
 
 
