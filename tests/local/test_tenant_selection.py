@@ -95,12 +95,28 @@ def test_a_skip_warning_names_ten_tenants_then_marks_the_rest(tenant_database, d
 
 
 @pytest.mark.tenants(n=3, rows=2)
-def test_a_tenant_whose_table_is_a_materialized_view_is_read(tenant_database, dbt_project):
+def test_tenants_whose_table_is_a_materialized_view_or_a_foreign_table_are_read(tenant_database, dbt_project):
     source = sorted(tenant_database.truth.names)[0]
+    columns = query(
+        tenant_database,
+        "select string_agg(quote_ident(attname) || ' ' || format_type(atttypid, atttypmod), ', ' order by attnum) "
+        f"from pg_attribute where attrelid = '{source}.users'::regclass and attnum > 0 and not attisdropped",
+    )[0][0]
     query(
         tenant_database,
         f"create schema tenant_mv; create materialized view tenant_mv.users as select * from {source}.users",
     )
-    assert built_tenants(tenant_database, dbt_project) == sorted([*tenant_database.truth.names, "tenant_mv"])
+    # A foreign table (file_fdw) over the source tenant's rows, in a file in the server's data directory.
+    path = query(tenant_database, "show data_directory")[0][0] + f"/tenant_ft_users_{tenant_database.name}.csv"
+    query(
+        tenant_database,
+        f"copy (select * from {source}.users) to '{path}' with (format csv); "
+        "create extension if not exists file_fdw; create server tenant_files foreign data wrapper file_fdw; "
+        f"create schema tenant_ft; create foreign table tenant_ft.users ({columns}) server tenant_files "
+        f"options (filename '{path}', format 'csv')",
+    )
+    assert built_tenants(tenant_database, dbt_project) == sorted(
+        [*tenant_database.truth.names, "tenant_ft", "tenant_mv"]
+    )
     counts = dict(query(tenant_database, "select tenant_id, count(*) from analytics.all_users group by 1"))
-    assert counts["tenant_mv"] == tenant_database.truth.kept_by_tenant[source]
+    assert counts["tenant_mv"] == counts["tenant_ft"] == tenant_database.truth.kept_by_tenant[source]
