@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import re
 import threading
 import time
@@ -297,6 +298,37 @@ def test_a_failing_batch_names_the_tenant_that_breaks_it(tenant_database, dbt_pr
     ):
         dbt_project.run("all_users", full_refresh=True, vars={"tenant_processing": {"batch_size": 4}})
     assert run_sql(conninfo, "select tenant_id, user_id from analytics.all_users order by 1, 2") == before
+
+
+@pytest.mark.tenants(n=6, rows=2, seed=5)
+def test_a_failing_later_batch_names_its_tenant_and_the_next_run_is_exact(tenant_database, dbt_project):
+    # Batch 3 runs in a transaction of its own (begin ... commit sent with it), not in the first one.
+    conninfo = tenant_database.conninfo
+    dbt_project.run("all_users")
+    before = run_sql(conninfo, f"select {COLUMNS} from analytics.all_users order by 1, 2")
+    columns = "email, first_name, last_name, registration_date, last_login_date, account_status, subscription_tier"
+    run_sql(conninfo, "alter table tenant_e.users rename to users_data; create view tenant_e.users as select "
+            f"(user_id / (user_id - user_id))::bigint as user_id, {columns}, created_at, updated_at "
+            "from tenant_e.users_data")  # fmt: skip
+    with pytest.raises(DbtRunError, match=r"all_users: tenant tenant_e breaks batch 3/3: division by zero"):
+        dbt_project.run("all_users", full_refresh=True, vars={"tenant_processing": {"batch_size": 2}})
+    assert run_sql(conninfo, f"select {COLUMNS} from analytics.all_users order by 1, 2") == before
+    run_sql(conninfo, "drop view tenant_e.users; alter table tenant_e.users_data rename to users")
+    dbt_project.run("all_users", full_refresh=True, vars={"tenant_processing": {"batch_size": 2}})
+    _rows_equal_truth(tenant_database)
+    assert _leftovers(conninfo) == []
+    (runs,) = run_sql(conninfo, "select batch_stats from analytics.tenant_union_runs order by finished_at desc limit 1")
+    assert [b[:2] for b in json.loads(runs[0])] == [[2, n] for n in _kept_per_batch(tenant_database, 2)]
+
+
+def _kept_per_batch(db, size: int) -> list[int]:
+    """Rows the truth keeps per batch of `size` tenants, in tenant name order."""
+    specs = plan_tenants(db.spec.names, rows=db.spec.rows, seed=db.spec.seed)
+    kept: dict[str, int] = {}
+    for row in expected_all_users(db.spec.seed, specs):
+        kept[row[0]] = kept.get(row[0], 0) + 1
+    names = sorted(s.name for s in specs)
+    return [sum(kept.get(n, 0) for n in names[i : i + size]) for i in range(0, len(names), size)]
 
 
 @pytest.mark.tenants(n=3, rows=2)

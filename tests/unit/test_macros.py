@@ -213,3 +213,31 @@ def test_redshift_widened_decimal_holds_both_inputs(a, b):
     assert iw >= max(ia, ib) and sw >= max(sa, sb) and iw + sw <= 38
     if a != b:  # a type meeting itself stays as it is
         assert "numeric" not in wide or re.fullmatch(r"numeric\(\d+,\d+\)", wide)  # never bare numeric
+
+
+branches = Macros("union/union_tenant_tables.sql", "utils/_sql_text.sql")
+plain_name = st.text(
+    st.characters(blacklist_characters="'\"\\\n", blacklist_categories=("Cs",)), min_size=1, max_size=12
+)
+
+
+@given(
+    st.lists(plain_name, min_size=1, max_size=30, unique=True),
+    st.sampled_from(["*", '"user_id", cast("email" as text) as "email"', 'cast(null as text) as "x\\y"']),
+    st.sampled_from([None, "zero_etl"]),
+)
+def test_plain_tenant_branches_render_as_tenant_by_tenant(names, select_list, database):
+    # The fast path (one substitution over the names) and the per-tenant loop give the same SQL.
+    tenants = [{"name": n, "columns_json": "[]"} for n in names]
+    plan = {"table_name": "users", "database": database, "only": {}, "select_lists": {"[]": select_list}}
+    fast = branches._plain_tenant_branches(plan, names, select_list)
+    assert fast == branches._tenant_branches_each(plan, tenants) == branches.render_tenant_branches(plan, tenants)
+    assert fast[0].startswith("select cast(") and len(fast) == len(names)
+
+
+def test_names_with_quotes_or_backslashes_take_the_per_tenant_path():
+    tenants = [{"name": n, "columns_json": "[]"} for n in ("tenant_a", "tenant_o'brien", 'tenant_x"y', "t\\b")]
+    plan = {"table_name": "users", "database": None, "only": {}, "select_lists": {"[]": "*"}}
+    out = branches.render_tenant_branches(plan, tenants)
+    assert out[1] == "select 'tenant_o''brien' as tenant_id, * from \"tenant_o'brien\".\"users\""
+    assert out[2] == 'select \'tenant_x"y\' as tenant_id, * from "tenant_x""y"."users"'

@@ -46,7 +46,7 @@
     -- `COMMIT` happens here:
     {% do multitenant_analytics._tenant_union_commit(tx) %}
 
-    {% if backup is not none %}{% do adapter.drop_relation(backup) %}{% endif %}
+    {% if backup is not none %}{% do multitenant_analytics._tenant_union_drop(backup) %}{% endif %}
     {% do multitenant_analytics.tenant_union_unlock(target_relation) %}
     {{ run_hooks(post_hooks, inside_transaction=False) }}
     {% do store_raw_result('main', message=('INSERT 0 ' ~ staged.rows), code='INSERT', rows_affected=staged.rows) %}
@@ -211,27 +211,31 @@
 {% macro _tenant_union_build_staging(plan, build, relations, tx) %}
     {#- Every batch into the staging table, each its own statement and transaction (one
         transaction over every tenant table runs out of lock slots). Returns {rows, batch_stats}. -#}
-    {%- set total = namespace(rows=0) -%}
-    {%- set batch_stats = [] -%}
+    {%- set counts = [] -%}
+    {%- set seconds = [] -%}
     {%- for batch in plan.batches -%}
         {%- set batch_started = modules.datetime.datetime.now() -%}
-        {% do multitenant_analytics._tenant_union_begin(tx) %}
         {%- set branches = multitenant_analytics.render_tenant_branches(plan.union, batch, plan.watermarks, build.incremental_column) -%}
-        {%- set rows = multitenant_analytics.tenant_union_run_batch({
+        {%- do counts.extend(multitenant_analytics.tenant_union_run_batch({
             'number': loop.index, 'count': loop.length, 'tenants': batch | map(attribute='name') | list,
-            'branches': branches, 'first': loop.first, 'sql': sql, 'relations': relations,
-            'keys': build.unique_key if plan.raw_keys else none, 'timeouts': build.timeouts,
-        }) -%}
-        {% do multitenant_analytics._tenant_union_commit(tx) %}
-        {%- set total.rows = total.rows + rows -%}
+            'branches': branches, 'first': loop.first, 'last': loop.last, 'sql': sql, 'relations': relations,
+            'keys': build.unique_key if plan.raw_keys else none, 'timeouts': build.timeouts, 'tx': tx,
+        })) -%}
         {%- set batch_seconds = (modules.datetime.datetime.now() - batch_started).total_seconds() -%}
-        {%- do batch_stats.append([batch | length, rows, batch_seconds | round(4)]) -%}
+        {%- do seconds.append(batch_seconds | round(4)) -%}
         {%- if build.show_progress -%}
-            {{ log("tenant_union " ~ model.name ~ ": batch " ~ loop.index ~ "/" ~ loop.length ~ ", " ~ (batch | length) ~ " tenants (" ~ batch[0].name ~ " .. " ~ batch[-1].name ~ "), " ~ rows ~ " rows, " ~ (batch_seconds | round(2)) ~ " s", info=true) }}
+            {{ log("tenant_union " ~ model.name ~ ": batch " ~ loop.index ~ "/" ~ loop.length ~ ", " ~ (batch | length) ~ " tenants (" ~ batch[0].name ~ " .. " ~ batch[-1].name ~ "), " ~ (batch_seconds | round(2)) ~ " s", info=true) }}
         {%- endif -%}
     {%- endfor -%}
+    {%- if counts | length != plan.batches | length -%}
+        {{ exceptions.raise_compiler_error("tenant_union: " ~ model.name ~ " got the row counts of " ~ (counts | length) ~ " of its " ~ (plan.batches | length) ~ " batches from tenant_union_run_batch. Hint: an adapter's tenant_union_run_batch must return them (see materializations.yml).") }}
+    {%- endif -%}
+    {%- set batch_stats = [] -%}
+    {%- for batch in plan.batches -%}
+        {%- do batch_stats.append([batch | length, counts[loop.index0], seconds[loop.index0]]) -%}
+    {%- endfor -%}
     {% do adapter.cache_added(relations.staging) %}
-    {{ return({'rows': total.rows, 'batch_stats': batch_stats}) }}
+    {{ return({'rows': counts | sum, 'batch_stats': batch_stats}) }}
 {% endmacro %}
 
 {% macro _tenant_union_batch_sql(batch, union_sql) %}
@@ -263,34 +267,43 @@ select * from (
 {% endmacro %}
 
 {% macro tenant_union_run_batch(batch) %}
-    {#- Runs one batch (see _tenant_union_build_staging for `batch`) in the open transaction and
-        returns the rows it added. -#}
+    {#- Runs one batch (see _tenant_union_build_staging for `batch`) and commits it: in the open
+        transaction batch.tx if there is one (the first batch, with the pre-hooks and discovery),
+        else in a transaction of its own. Returns the row counts it knows of, in batch order:
+        [rows] of this batch, or, where counts are read back once, [] until the last batch and
+        then those of every batch. -#}
     {{ return(adapter.dispatch('tenant_union_run_batch', 'multitenant_analytics')(batch)) }}
 {% endmacro %}
 
 {% macro default__tenant_union_run_batch(batch) %}
     {#- Plain statements: an error is the database's own. -#}
     {%- set union_sql = batch.branches | join('\nunion all\n') -%}
+    {% do multitenant_analytics._tenant_union_begin(batch.tx) %}
     {% do multitenant_analytics.tenant_union_set_timeouts(batch.timeouts) %}
     {%- set response = adapter.execute(multitenant_analytics._tenant_union_batch_sql(batch, union_sql), auto_begin=True, fetch=False)[0] -%}
     {%- if batch['keys'] is not none -%}
         {% do adapter.execute(multitenant_analytics._tenant_union_keys_sql(batch, union_sql), auto_begin=True, fetch=False) %}
     {%- endif -%}
-    {{ return(response.rows_affected if response.rows_affected is not none else 0) }}
+    {% do multitenant_analytics._tenant_union_commit(batch.tx) %}
+    {{ return([response.rows_affected if response.rows_affected is not none else 0]) }}
 {% endmacro %}
 
 {% macro postgres__tenant_union_run_batch(batch) %}
-    {#- The batch's statements in a PL/pgSQL block, so that a failure can be told in the tenants'
-        terms: a lock timeout names the tenant table that is locked and the connection holding it,
-        a statement timeout names the batch's tenants, and any other error is narrowed (only then)
-        to the first tenant whose table fails on its own, by running the model's SQL per tenant. -#}
-    {%- set union_sql = batch.branches | join('\nunion all\n') -%}
+    {#- One round trip per batch: `begin`, the timeouts, a PL/pgSQL block with the batch's
+        statements, and `commit`, sent as one string (dbt's bookkeeping sees no transaction before
+        or after it, which is so). The block tells a failure in the tenants' terms: a lock timeout
+        names the tenant table that is locked and the connection holding it, a statement timeout
+        names the batch's tenants, and any other error is narrowed (only then) to the first tenant
+        whose branch fails on its own, by running the batch's statement with that branch alone and
+        rolling it back. Each tenant's branch is in the block once (joined there into the union);
+        the rows each batch added are kept in a session setting and read with the last batch. -#}
     {%- set q = '$tuq_' ~ (invocation_id | replace('-', '')) ~ '$' -%}
-    {%- set quoted_branches = [] -%}
-    {%- for b in batch.branches -%}{%- do quoted_branches.append(q ~ b ~ q) -%}{%- endfor -%}
-    {%- set quoted_tenants = [] -%}
-    {%- for t in batch.tenants -%}{%- do quoted_tenants.append(multitenant_analytics._sql_string(t)) -%}{%- endfor -%}
+    {%- set mark = '/*' ~ q ~ '*/' -%}
+    {%- set statement = multitenant_analytics._tenant_union_batch_sql(batch, mark).split(mark) -%}
+    {%- set keys_statement = multitenant_analytics._tenant_union_keys_sql(batch, mark).split(mark) if batch['keys'] is not none else none -%}
     {%- set shown = batch.tenants[:10] | join(', ') ~ (' and ' ~ (batch.tenants | length - 10) ~ ' more' if batch.tenants | length > 10 else '') -%}
+    {#- Literals are quoted inline (PostgreSQL: a backslash is an ordinary character), not with a
+        macro call each. -#}
     {%- set where = "tenant_union " ~ model.name ~ ": batch " ~ batch.number ~ "/" ~ batch.count ~ " (tenants " ~ shown ~ ")" -%}
     {%- set body -%}
         declare
@@ -300,14 +313,16 @@ select * from (
             culprit text;
             culprit_error text;
             holders text;
-            branches text[] := array[{{ quoted_branches | join(',\n') }}]::text[];
-            tenants text[] := array[{{ quoted_tenants | join(', ') }}]::text[];
+            head text := {{ q }}{{ statement[0] }}{{ q }};
+            branches text[] := array[{{ q }}{{ batch.branches | join(q ~ ',\n' ~ q) }}{{ q }}]::text[];
+            tenants text[] := array['{{ batch.tenants | map('replace', "'", "''") | join("', '") }}']::text[];
+            tail text := {{ q }}{{ statement[1] }}{{ q }};
         begin
             begin
-                execute {{ q }}{{ multitenant_analytics._tenant_union_batch_sql(batch, union_sql) }}{{ q }};
+                execute head || array_to_string(branches, E'\nunion all\n') || tail;
                 get diagnostics added = row_count;
-                {%- if batch['keys'] is not none %}
-                execute {{ q }}{{ multitenant_analytics._tenant_union_keys_sql(batch, union_sql) }}{{ q }};
+                {%- if keys_statement is not none %}
+                execute {{ q }}{{ keys_statement[0] }}{{ q }} || array_to_string(branches, E'\nunion all\n') || {{ q }}{{ keys_statement[1] }}{{ q }};
                 {%- endif %}
             exception
                 when lock_not_available then
@@ -321,43 +336,70 @@ select * from (
                     where l.granted and l.mode = 'AccessExclusiveLock' and l.pid <> pg_backend_pid()
                         and n.nspname = any(tenants);
                     raise exception using errcode = 'lock_not_available',
-                        message = {{ multitenant_analytics._sql_string(where ~ " waited more than " ~ batch.timeouts.lock_timeout ~ " s (performance.lock_timeout_seconds) for a lock on ") }}
+                        message = '{{ (where ~ " waited more than " ~ batch.timeouts.lock_timeout ~ " s (performance.lock_timeout_seconds) for a lock on ") | replace("'", "''") }}'
                             || coalesce(holders, 'a tenant table (its holder has since let go)')
                             || '. Hint: end that session or transaction, or raise performance.lock_timeout_seconds.';
                 when query_canceled then
                     raise exception using errcode = 'query_canceled',
-                        message = {{ multitenant_analytics._sql_string(where ~ ": ") }} || sqlerrm
-                            || {{ multitenant_analytics._sql_string(" (performance.query_timeout_seconds: " ~ batch.timeouts.query_timeout ~ " s). Hint: lower tenant_processing.batch_size or raise performance.query_timeout_seconds.") }};
+                        message = '{{ (where ~ ": ") | replace("'", "''") }}' || sqlerrm
+                            || '{{ (" (performance.query_timeout_seconds: " ~ batch.timeouts.query_timeout ~ " s). Hint: lower tenant_processing.batch_size or raise performance.query_timeout_seconds.") | replace("'", "''") }}';
                 when others then
                     err_state := sqlstate;
                     err_text := sqlerrm;
                     for i in 1 .. coalesce(array_length(branches, 1), 0) loop
                         begin
-                            execute 'select count(*) from (with {{ multitenant_analytics.tenant_union_batch_cte() }} as ('
-                                || branches[i] || E'\n) select * from (\n' || {{ q }}{{ batch.sql }}{{ q }} || E'\n) as tenant_union_model) as probe';
-                        exception when others then
-                            culprit := tenants[i];
-                            culprit_error := sqlerrm;
-                            exit;
+                            execute head || branches[i] || tail;
+                            -- It worked: undo it (this block's subtransaction) and try the next tenant.
+                            raise exception using errcode = 'TU000';
+                        exception
+                            when sqlstate 'TU000' then
+                                null;
+                            when others then
+                                culprit := tenants[i];
+                                culprit_error := sqlerrm;
+                                exit;
                         end;
                     end loop;
                     if culprit is not null then
                         raise exception using errcode = err_state,
-                            message = {{ multitenant_analytics._sql_string("tenant_union " ~ model.name ~ ": tenant ") }} || culprit
-                                || {{ multitenant_analytics._sql_string(" breaks batch " ~ batch.number ~ "/" ~ batch.count ~ ": ") }} || culprit_error
+                            message = '{{ ("tenant_union " ~ model.name ~ ": tenant ") | replace("'", "''") }}' || culprit
+                                || '{{ (" breaks batch " ~ batch.number ~ "/" ~ batch.count ~ ": ") | replace("'", "''") }}' || culprit_error
                                 || '. Hint: fix or exclude that tenant (tenant_processing.exclude_tenants).';
                     end if;
                     raise exception using errcode = err_state,
-                        message = {{ multitenant_analytics._sql_string(where ~ " failed: ") }} || err_text
+                        message = '{{ (where ~ " failed: ") | replace("'", "''") }}' || err_text
                             || ' (every tenant of the batch works on its own). Hint: lower tenant_processing.batch_size.';
             end;
+            {%- if batch.first %}
             perform set_config('tenant_union.batch_rows', added::text, false);
+            {%- else %}
+            perform set_config('tenant_union.batch_rows', current_setting('tenant_union.batch_rows') || ',' || added, false);
+            {%- endif %}
         end
     {%- endset -%}
-    {% do multitenant_analytics.tenant_union_set_timeouts(batch.timeouts) %}
-    {%- set result = adapter.execute(multitenant_analytics._pg_do(body) ~ ";\nselect current_setting('tenant_union.batch_rows')::bigint as batch_rows", auto_begin=True, fetch=True)[1] -%}
-    {{ return(result.rows[0][0] | int) }}
+    {%- set own = not batch.tx.open -%}
+    {%- set parts = [] -%}
+    {%- if own and batch.tx.committed -%}{%- do parts.append('begin') -%}{%- endif -%}
+    {%- do parts.append(multitenant_analytics._pg_set_timeouts_sql(batch.timeouts)) -%}
+    {%- do parts.append(multitenant_analytics._pg_do(body)) -%}
+    {%- if own -%}{%- do parts.append('commit') -%}{%- endif -%}
+    {%- if batch.last -%}
+        {%- do parts.append("select '[' || current_setting('tenant_union.batch_rows') || ']' as batch_rows") -%}
+    {%- endif -%}
+    {%- set result = adapter.execute(parts | join(';\n'), auto_begin=not own, fetch=batch.last) -%}
+    {%- set tx = batch.tx -%}
+    {%- if own -%}
+        {%- set tx.committed = true -%}
+    {%- else -%}
+        {% do multitenant_analytics._tenant_union_commit(tx) %}
+    {%- endif -%}
+    {{ return(fromjson(result[1].rows[0][0]) if batch.last else []) }}
 {% endmacro %}
+
+{% macro _pg_set_timeouts_sql(timeouts) -%}
+    {#- `set local`: the settings end with the transaction, nothing leaks to later statements. -#}
+    set local statement_timeout = {{ (timeouts.query_timeout * 1000) | int }}; set local lock_timeout = {{ (timeouts.lock_timeout * 1000) | int }}
+{%- endmacro %}
 
 {% macro tenant_union_set_timeouts(timeouts) %}
     {#- Statement and lock timeouts for the rest of the open transaction. -#}
@@ -365,8 +407,7 @@ select * from (
 {% endmacro %}
 
 {% macro default__tenant_union_set_timeouts(timeouts) %}
-    {#- `set local`: the settings end with the transaction, nothing leaks to later statements. -#}
-    {% do adapter.execute("set local statement_timeout = " ~ ((timeouts.query_timeout * 1000) | int) ~ "; set local lock_timeout = " ~ ((timeouts.lock_timeout * 1000) | int), auto_begin=True) %}
+    {% do adapter.execute(multitenant_analytics._pg_set_timeouts_sql(timeouts), auto_begin=True) %}
 {% endmacro %}
 
 {% macro redshift__tenant_union_set_timeouts(timeouts) %}
@@ -377,17 +418,23 @@ select * from (
 
 {% macro _tenant_union_swap(existing_relation, target_relation, build, relations) %}
     {#- Renames in dbt's transaction (committed by the materialization with hooks, grants and
-        docs): a reader sees the old table or the new one, never none. -#}
+        docs): a reader sees the old table or the new one, never none. Both renames are one
+        statement; dbt's relation cache is told of them. -#}
     {#- Returns the old table's new name, to drop after the commit. -#}
     {% do create_indexes(relations.staging) %}
-    {% do multitenant_analytics.tenant_union_set_timeouts(build.timeouts) %}
     {%- set backup = none -%}
+    {%- set renames = [] -%}
     {%- if existing_relation is not none -%}
         {%- set backup = relations.backup.incorporate(type=existing_relation.type) -%}
         {% do multitenant_analytics.tenant_union_lock_table(existing_relation, build.timeouts) %}
-        {% do adapter.rename_relation(existing_relation, backup) %}
+        {%- do renames.append(get_rename_sql(existing_relation, adapter.quote_as_configured(backup.identifier, 'identifier'))) -%}
+    {%- else -%}
+        {% do multitenant_analytics.tenant_union_set_timeouts(build.timeouts) %}
     {%- endif -%}
-    {% do adapter.rename_relation(relations.staging, target_relation) %}
+    {%- do renames.append(get_rename_sql(relations.staging, adapter.quote_as_configured(target_relation.identifier, 'identifier'))) -%}
+    {% do adapter.execute(renames | join(';\n'), auto_begin=True) %}
+    {%- if backup is not none -%}{% do adapter.cache_renamed(existing_relation, backup) %}{%- endif -%}
+    {% do adapter.cache_renamed(relations.staging, target_relation) %}
     {{ return(backup) }}
 {% endmacro %}
 
@@ -433,6 +480,12 @@ select * from (
         insert into {{ existing_relation }} select * from {{ relations.staging }};
     {%- endset -%}
     {{ return(apply) }}
+{% endmacro %}
+
+{% macro _tenant_union_drop(relation) %}
+    {#- adapter.drop_relation without its macro context (costly per call): the statement, then the cache. -#}
+    {% do adapter.execute(get_drop_sql(relation), auto_begin=False) %}
+    {% do adapter.cache_dropped(relation) %}
 {% endmacro %}
 
 {% macro _tenant_union_record(target_relation, plan, build, staged) %}
@@ -485,10 +538,11 @@ select * from (
                 message = {{ multitenant_analytics._sql_string(before) }} || holders || {{ multitenant_analytics._sql_string(after) }};
         end
     {%- endset -%}
-    {% do adapter.execute("set local lock_timeout = " ~ ((timeouts.run_wait * 1000) | int), auto_begin=True) %}
-    {% do adapter.execute(multitenant_analytics._pg_do(body), auto_begin=True) %}
-    {#- The holder's application_name names the run, for whoever waits on it. -#}
-    {% do adapter.execute("select set_config('application_name', left(current_setting('application_name') || ' tenant_union ' || " ~ multitenant_analytics._sql_string(run) ~ ", 63), false)", auto_begin=True) %}
+    {#- One statement: the wait, the lock, and the holder's application_name naming the run, for
+        whoever waits on it. -#}
+    {% do adapter.execute("set local lock_timeout = " ~ ((timeouts.run_wait * 1000) | int) ~ ";\n"
+        ~ multitenant_analytics._pg_do(body) ~ ";\n"
+        ~ "select set_config('application_name', left(current_setting('application_name') || ' tenant_union ' || " ~ multitenant_analytics._sql_string(run) ~ ", 63), false)", auto_begin=True) %}
 {% endmacro %}
 
 {% macro postgres__tenant_union_unlock(relation) %}
@@ -548,14 +602,15 @@ select * from (
 {% endmacro %}
 
 {% macro tenant_union_lock_table(relation, timeouts, mode='access exclusive') %}
-    {#- Lock `relation` in the open transaction, waiting at most timeouts.lock_timeout seconds:
-        the swap's renames then never queue behind a reader, and readers never queue behind the
-        swap for longer than that. -#}
+    {#- Set the timeouts for the rest of the open transaction (tenant_union_set_timeouts) and lock
+        `relation` in it, waiting at most timeouts.lock_timeout seconds: the swap's renames then
+        never queue behind a reader, and readers never queue behind the swap for longer than that. -#}
     {{ return(adapter.dispatch('tenant_union_lock_table', 'multitenant_analytics')(relation, timeouts, mode)) }}
 {% endmacro %}
 
 {% macro default__tenant_union_lock_table(relation, timeouts, mode) %}
     {#- Redshift's LOCK takes no mode and waits without a timeout. -#}
+    {% do multitenant_analytics.tenant_union_set_timeouts(timeouts) %}
     {% do adapter.execute("lock table " ~ relation, auto_begin=True) %}
 {% endmacro %}
 
@@ -583,7 +638,8 @@ select * from (
                 message = {{ multitenant_analytics._sql_string(before) }} || holders || {{ multitenant_analytics._sql_string(after) }};
         end
     {%- endset -%}
-    {% do adapter.execute(multitenant_analytics._pg_do(body), auto_begin=True) %}
+    {#- One statement: the timeouts, then the lock. -#}
+    {% do adapter.execute(multitenant_analytics._pg_set_timeouts_sql(timeouts) ~ ';\n' ~ multitenant_analytics._pg_do(body), auto_begin=True) %}
 {% endmacro %}
 
 {% macro tenant_watermarks(relation, column) %}
