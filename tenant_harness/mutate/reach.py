@@ -10,9 +10,9 @@ import reached of the dbt project:
 ``dbt``              the module ran dbt in its own process: it also reaches every model file, and every
                      macro dbt rendered while parsing (``execute`` false) in any test, because which
                      test pays for a parse depends on partial parsing and on the order tests run in
-``*``                the module started a process that may read the project (anything but the
-                     PostgreSQL server binaries and git: ``tenant-harness``, ``dbt``, ``python``, a
-                     shell): what that process reaches is unknown, so the module reaches everything
+``*``                the module started a process that may read the project (anything but
+                     :data:`SAFE_PROGRAMS`: ``tenant-harness``, ``dbt``, ``python``, a shell): what
+                     that process reaches is unknown, so the module reaches everything
 
 Session- and package-scoped fixtures, conftest files and anything outside a module's collection and
 its tests record under the empty module name, which every module shares.
@@ -39,10 +39,12 @@ from pathlib import Path
 GLOBAL = ""  # the module name of what is shared by every module
 EVERYTHING = "*"
 DBT = "dbt"
-# Programs a test may start that cannot read the dbt project: the PostgreSQL server's binaries and git.
+# Programs a test may start that cannot read the dbt project: the PostgreSQL server's binaries, git,
+# and what Python's platform and ctypes.util start to learn about the machine (uname, ldconfig, ...).
 SAFE_PROGRAMS = frozenset(
-    {"initdb", "postgres", "pg_ctl", "pg_isready", "pg_controldata", "psql", "pg_dump", "createdb", "git"}
-)
+    {"initdb", "postgres", "pg_ctl", "pg_isready", "pg_controldata", "psql", "pg_dump", "createdb", "git",
+     "uname", "ldconfig", "ldconfig.real", "gcc", "cc", "ld", "objdump"}
+)  # fmt: skip
 _BLOCK = re.compile(
     r"\{%-?\s*(?:(?P<end>end(?:macro|materialization|test))\b"
     r"|(?P<kind>macro|materialization|test)\s+(?P<name>\w+)(?P<rest>[^%]*))"
