@@ -6,6 +6,7 @@ The database lifecycle the pytest plugin's fixtures tie to test scopes; usable w
 from __future__ import annotations
 
 import hashlib
+import itertools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -84,9 +85,10 @@ class TenantDatabase:
 class TemplateFactory:
     """Builds each tenant set once into a template database; clones are cheap.
 
-    Clones reuse one database name per factory while it is free (dropped and cloned afresh each
-    time): dbt's partial parsing starts over whenever the connection's database name changes, and a
-    full parse costs about three times a small run.
+    Clones reuse database names (dropped and cloned afresh each time): each clone gets the first of
+    this factory's names that no live clone holds, so consecutive clones share a name even while a
+    module- or session-scoped clone holds another. dbt's partial parsing starts over whenever the
+    connection's database name changes, and a full parse costs about three times a small run.
     """
 
     endpoint: Endpoint
@@ -118,11 +120,14 @@ class TemplateFactory:
         """A fresh database holding ``spec``'s tenants, cloned from its template; :meth:`drop` it."""
         template, truth = self.template(spec)
         if name is None:
-            name = self.clone_name if self.clone_name not in self.live else f"th_test_{uuid.uuid4().hex[:12]}"
+            name = next(n for i in itertools.count() if (n := self._clone_name(i)) not in self.live)
             drop_database(self.endpoint, name)  # this factory's earlier clone, should its drop have failed
         create_database(self.endpoint, name, template=template)
         self.live.add(name)
         return TenantDatabase(endpoint=self.endpoint, name=name, truth=truth, spec=spec)
+
+    def _clone_name(self, slot: int) -> str:
+        return self.clone_name if slot == 0 else f"{self.clone_name}_{slot}"
 
     def drop(self, db: TenantDatabase) -> None:
         """Drop a clone (ending its sessions); its name is free for the next clone."""

@@ -55,6 +55,28 @@ def test_clones_reuse_a_free_name_so_dbt_parses_partially(tenant_server, tmp_pat
         templates.drop_all()
 
 
+def test_clones_beside_a_held_one_share_a_name(tenant_server):
+    """A clone held open (a module- or session-scoped fixture's) must not send every other clone,
+    and so dbt, to a new database name: they share the first name free, and the held one's name is
+    handed out again once it is dropped."""
+    spec = TenantSet(n=3, rows=2)
+    templates = TemplateFactory(tenant_server.endpoint)
+    try:
+        held = templates.clone(spec)
+        names = []
+        for _ in range(3):
+            db = templates.clone(spec)
+            names.append(db.name)
+            templates.drop(db)
+        assert len(set(names)) == 1 and names[0] != held.name, (held.name, names)
+        templates.drop(held)
+        again = templates.clone(spec)
+        assert again.name == held.name
+        templates.drop(again)
+    finally:
+        templates.drop_all()
+
+
 def _check_partial_parsing(tenant_templates, spec, tmp_path):
     first = tenant_templates.clone(spec)
     held = tenant_templates.clone(spec)
