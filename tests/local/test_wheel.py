@@ -1,5 +1,7 @@
 """A non-editable install: the wheel carries the dbt project and the verification SQL, and
-`tenant-harness demo` runs from it, away from any checkout."""
+`tenant-harness demo` runs from it, away from any checkout. ``pytest -m install``: pip builds the
+wheel in an isolated build environment and the demo is a process with dbt's start-up and full parse,
+minutes on a busy machine, so it is not part of ``pytest -m local``; CI runs it after that suite."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.local
+pytestmark = pytest.mark.install
 
 ROOT = Path(__file__).resolve().parents[2]
 # Never copied into the build: what tools, runs and virtualenvs leave in a checkout.
