@@ -71,6 +71,16 @@ def test_unknown_setting_is_a_clear_error(tenant_database, dbt_project):
 
 
 @pytest.mark.tenants(n=3, rows=2)
+def test_parallel_group_size_other_than_one_is_an_error_not_ignored(tenant_database, dbt_project):
+    # Batches run one at a time: a setting asking for parallel batches must not be silently ignored.
+    for value in (4, True):
+        with pytest.raises(DbtRunError, match=r"parallel_group_size is (4|true), but batches run one at a time"):
+            dbt_project.run("all_users", vars={"tenant_processing": {"parallel_group_size": value}})
+    dbt_project.run("all_users", vars={"tenant_processing": {"parallel_group_size": 1}})
+    _rows_equal_truth(tenant_database)
+
+
+@pytest.mark.tenants(n=3, rows=2)
 def test_unreadable_tenant_fails_or_is_skipped_by_config(tenant_database, dbt_work_dir):
     admin = tenant_database.conninfo
     run_sql(admin, "create role analyst login")
