@@ -148,3 +148,13 @@ def test_another_models_build_is_not_the_baseline(tenant_database, second_model)
     second_model.run("all_users", vars=two)  # 2 tenants, as all_users' own last build: no drop
     tenants = run_sql(tenant_database.conninfo, "select distinct tenant_id from analytics.all_users order by 1")
     assert [t for (t,) in tenants] == names[:2]
+
+
+@pytest.mark.tenants(n=5, rows=2)
+def test_a_build_recorded_by_count_only_builds_when_no_tenant_is_gone(tenant_database, dbt_project):
+    conninfo = tenant_database.conninfo
+    dbt_project.run("all_users")
+    run_sql(conninfo, "drop table analytics.tenant_union_tenants")  # as recorded before names were
+    dbt_project.run("all_users")
+    tenants = run_sql(conninfo, "select distinct tenant_id from analytics.all_users order by 1")
+    assert [t for (t,) in tenants] == sorted(tenant_database.truth.names)
