@@ -29,6 +29,7 @@
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
     {%- set plan = multitenant_analytics._tenant_union_plan(build, existing_relation) -%}
     {% do multitenant_analytics.tenant_count_guard(target_relation, existing_relation, plan.union.tenants) %}
+    {%- set plan = multitenant_analytics._tenant_union_skip_unchanged(plan, build, tx) -%}
     {%- set staged = multitenant_analytics._tenant_union_build_staging(plan, build, relations, tx) -%}
 
     -- `BEGIN` happens here: the swap (or the delta), hooks, grants, docs and the run log commit at once.
@@ -185,8 +186,8 @@
 {% endmacro %}
 
 {% macro _tenant_union_plan(build, existing_relation) %}
-    {#- The tenants (discovered now, under the lock), their batches, and for an incremental build
-        each tenant's watermark. -#}
+    {#- The tenants (discovered now, under the lock) and their batches; for an incremental build
+        also each tenant's fingerprint in the existing table (see _tenant_union_skip_unchanged). -#}
     {%- set args = build.union -%}
     {%- set union = multitenant_analytics.tenant_union_plan(args.table_name, args.columns, args.database) -%}
     {%- set column = build.incremental_column -%}
@@ -196,16 +197,81 @@
     {%- endif -%}
     {%- set batches = multitenant_analytics.tenant_batches(union.tenants, build.batch_size) -%}
     {% do multitenant_analytics.log_tenant_processing_stats(args.table_name, union.tenants | length, build.batch_size, batches | length) %}
-    {#- Replaced rows are deleted by the keys of every source row read, valid or not, so a row that
-        became invalid leaves the table as a full build would; possible when the keys are source columns. -#}
-    {%- set raw_keys = incremental and (build.unique_key | reject('equalto', 'tenant_id') | reject('in', union.columns) | list | length == 0) -%}
+    {%- set keys = build.unique_key | reject('equalto', 'tenant_id') | list -%}
+    {%- set fingerprint_columns = keys + ([column] if column not in keys else []) -%}
     {{ return({
         'union': union,
         'batches': batches,
         'incremental': incremental,
-        'watermarks': multitenant_analytics.tenant_watermarks(existing_relation, column) if incremental else none,
-        'raw_keys': raw_keys,
+        'fingerprint_columns': fingerprint_columns,
+        'table_fingerprints': multitenant_analytics.tenant_table_fingerprints(existing_relation, fingerprint_columns, column) if incremental else none,
+        'replace_tenants': [],
+        'raw_keys': false,
     }) }}
+{% endmacro %}
+
+{% macro _tenant_union_skip_unchanged(plan, build, tx) %}
+    {#- An incremental build reads only the tenants whose rows in the table may differ from what a
+        full build would give now, and replaces all of each such tenant's rows; returns the plan
+        with `batches` over those tenants and `replace_tenants` (them and the tenants no longer
+        processed, whose rows go).
+
+        Per batch of tenants, one statement (its own transaction: bounded locks) runs the model's
+        SQL over the batch and computes, per tenant, a fingerprint of the rows it outputs: the row
+        count, max(incremental_column) and the sum of a 64-bit hash of (unique_key columns,
+        incremental_column) of every row; the same fingerprint of the table's rows of that tenant
+        came from one query (tenant_fingerprints). A tenant is skipped only when the two are equal.
+        Comparing with the table itself, not with a note of an earlier read, is what makes this
+        safe against every interleaving: a change committed at any time before the check is seen.
+
+        What equal fingerprints prove: the model's rows for the tenant now and the table's rows
+        have the same count and the same multiset of (key, incremental_column) (up to a 64-bit hash
+        collision between two different multisets, a chance of about 2^-64 for a changed tenant).
+        So a deleted row, an inserted row (whatever its incremental_column, old or new), a row
+        whose key changed, a row that became valid or invalid for the model, and any update that
+        changes the incremental_column are all seen. Not seen: an update that changes other
+        columns and leaves incremental_column as it was; that is the incremental contract (every
+        change sets the column), as in any incremental load, and --full-refresh rebuilds. Neither
+        is a change of the model's SQL that keeps its columns (dbt's incremental contract too);
+        changed columns or types stop the run (_tenant_union_apply). PostgreSQL's statistics
+        counters (pg_stat_user_tables) are not used: they are flushed asynchronously and can be
+        reset, so unchanged counters do not prove unchanged rows. -#}
+    {%- if not plan.incremental -%}{{ return(plan) }}{%- endif -%}
+    {%- set in_table = plan.table_fingerprints -%}
+    {%- set started = modules.datetime.datetime.now() -%}
+    {%- set checks = [] -%}
+    {%- for batch in plan.batches -%}
+        {%- set query -%}
+with {{ multitenant_analytics.tenant_union_batch_cte() }} as (
+{{ multitenant_analytics.render_tenant_union(plan.union, batch) }}
+)
+{{ multitenant_analytics.tenant_fingerprint_sql('(\n' ~ sql ~ '\n) as tenant_union_model', plan.fingerprint_columns, build.incremental_column) }}
+        {%- endset -%}
+        {%- set shown = batch[:3] | map(attribute='name') | join(', ') ~ (' and ' ~ (batch | length - 3) ~ ' more' if batch | length > 3 else '') -%}
+        {%- do checks.append({'sql': query, 'where': 'tenant_union ' ~ model.name ~ ': the change check of batch ' ~ loop.index ~ '/' ~ loop.length ~ ' (tenants ' ~ shown ~ ')'}) -%}
+    {%- endfor -%}
+    {#- The checks commit one by one: the open transaction (pre-hooks) ends first. -#}
+    {% do multitenant_analytics._tenant_union_commit(tx) %}
+    {%- set found = multitenant_analytics.tenant_union_run_checks(checks, build.timeouts, tx) -%}
+    {%- set changed = [] -%}
+    {%- for batch in plan.batches -%}
+        {%- set now = found[loop.index0] -%}
+        {#- A check that failed (now is none) reads its tenants: their batch names the failing one. -#}
+        {%- for t in batch if now is none or now.get(t.name) != in_table.get(t.name) -%}
+            {%- do changed.append(t) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {% do multitenant_analytics._tenant_union_begin(tx) %}
+    {%- set processed = {} -%}
+    {%- for t in plan.union.tenants -%}{%- do processed.update({t.name: true}) -%}{%- endfor -%}
+    {%- set gone = in_table.keys() | reject('in', processed) | list | sort -%}
+    {%- set seconds = (modules.datetime.datetime.now() - started).total_seconds() -%}
+    {{ log("tenant_union " ~ model.name ~ ": incremental, " ~ (changed | length) ~ " of " ~ (plan.union.tenants | length) ~ " tenants changed, " ~ (gone | length) ~ " no longer processed (checked in " ~ (seconds | round(2)) ~ " s)", info=true) }}
+    {%- do plan.update({
+        'batches': multitenant_analytics.tenant_batches(changed, build.batch_size),
+        'replace_tenants': (changed | map(attribute='name') | list) + gone,
+    }) -%}
+    {{ return(plan) }}
 {% endmacro %}
 
 {% macro _tenant_union_build_staging(plan, build, relations, tx) %}
@@ -215,7 +281,7 @@
     {%- set seconds = [] -%}
     {%- for batch in plan.batches -%}
         {%- set batch_started = modules.datetime.datetime.now() -%}
-        {%- set branches = multitenant_analytics.render_tenant_branches(plan.union, batch, plan.watermarks, build.incremental_column) -%}
+        {%- set branches = multitenant_analytics.render_tenant_branches(plan.union, batch) -%}
         {%- do counts.extend(multitenant_analytics.tenant_union_run_batch({
             'number': loop.index, 'count': loop.length, 'tenants': batch | map(attribute='name') | list,
             'branches': branches, 'first': loop.first, 'last': loop.last, 'sql': sql, 'relations': relations,
@@ -440,44 +506,44 @@ select * from (
 
 {% macro _tenant_union_apply(existing_relation, plan, build, relations) %}
     {#- The delta must have the table's columns and types, in order: a changed model or a changed
-        tenant column needs a rebuild, not a misaligned or truncating insert. -#}
+        tenant column needs a rebuild, not a misaligned or truncating insert. With no tenant to
+        read, the model's columns come from an empty staging table (the model over one tenant's
+        table, no rows). -#}
+    {%- if not plan.batches -%}
+        {%- set shape = multitenant_analytics.render_tenant_branches(plan.union, plan.union.tenants[:1])[0] ~ ' limit 0' -%}
+        {% do adapter.execute(multitenant_analytics._tenant_union_batch_sql({'first': true, 'sql': sql, 'relations': relations}, shape), auto_begin=True) %}
+    {%- endif -%}
     {%- set have = [] -%}
     {%- set got = [] -%}
     {%- for c in adapter.get_columns_in_relation(existing_relation) -%}{%- do have.append(c.name ~ ' ' ~ c.data_type) -%}{%- endfor -%}
     {%- for c in adapter.get_columns_in_relation(relations.staging) -%}{%- do got.append(c.name ~ ' ' ~ c.data_type) -%}{%- endfor -%}
     {%- if have != got -%}
         {% do adapter.drop_relation(relations.staging) %}
-        {% do adapter.drop_relation(relations['keys']) %}
         {% do adapter.commit() %}
         {{ exceptions.raise_compiler_error("tenant_union: the columns of " ~ model.name ~ " changed (table: " ~ (have | join(', ')) ~ "; now: " ~ (got | join(', ')) ~ "); an incremental run cannot apply them. Hint: dbt run --full-refresh --select " ~ model.name) }}
     {%- endif -%}
-    {% do multitenant_analytics.tenant_union_set_timeouts(build.timeouts) %}
-    {% do multitenant_analytics.tenant_union_lock_table(existing_relation, build.timeouts, mode='share row exclusive') %}
-    {% do adapter.execute(multitenant_analytics._tenant_union_apply_sql(existing_relation, plan, build, relations), auto_begin=True) %}
+    {%- set apply = multitenant_analytics._tenant_union_apply_sql(existing_relation, plan, build, relations) -%}
+    {%- if apply | trim -%}
+        {% do multitenant_analytics.tenant_union_set_timeouts(build.timeouts) %}
+        {% do multitenant_analytics.tenant_union_lock_table(existing_relation, build.timeouts, mode='share row exclusive') %}
+        {% do adapter.execute(apply, auto_begin=True) %}
+    {%- endif -%}
     {% do adapter.drop_relation(relations.staging) %}
-    {% do adapter.drop_relation(relations['keys']) %}
     {{ return(none) }}
 {% endmacro %}
 
 {% macro _tenant_union_apply_sql(existing_relation, plan, build, relations) %}
-    {#- The incremental strategy, run in dbt's transaction: replaced rows out, new rows in, rows of
-        tenants no longer processed out. Only these three tables are locked, whatever the tenant
-        count. The target is named by its bare name in the correlation: Redshift's DELETE takes no
-        alias; the keys' alias is not `delta`, a Redshift reserved word (r_pg_keywords). -#}
-    {%- set keys_from = relations['keys'] if plan.raw_keys else relations.staging -%}
-    {%- set target_name = multitenant_analytics._quote_ident(existing_relation.identifier) -%}
-    {%- set key_match = [] -%}
-    {%- for k in build.unique_key -%}
-        {%- set q = multitenant_analytics._quote_ident(k) -%}
-        {%- do key_match.append('replaced.' ~ q ~ ' = ' ~ target_name ~ '.' ~ q) -%}
-    {%- endfor -%}
-    {%- set tenant_names = multitenant_analytics._sql_string_list(plan.union.tenants | map(attribute='name')) -%}
+    {#- The incremental strategy, run in dbt's transaction: every row of the tenants read again
+        (plan.replace_tenants, with those no longer processed) out, the staging rows in; nothing
+        when no tenant changed. Only these two tables are locked, whatever the tenant count. -#}
     {%- set apply -%}
+        {%- if plan.replace_tenants %}
         delete from {{ existing_relation }}
-        where exists (select 1 from {{ keys_from }} as replaced where {{ key_match | join(' and ') }});
-        delete from {{ existing_relation }}
-        where tenant_id not in ({{ tenant_names }});
+        where tenant_id in ({{ multitenant_analytics._sql_string_list(plan.replace_tenants) }});
+        {%- endif -%}
+        {%- if plan.batches %}
         insert into {{ existing_relation }} select * from {{ relations.staging }};
+        {%- endif -%}
     {%- endset -%}
     {{ return(apply) }}
 {% endmacro %}
@@ -642,37 +708,139 @@ select * from (
     {% do adapter.execute(multitenant_analytics._pg_set_timeouts_sql(timeouts) ~ ';\n' ~ multitenant_analytics._pg_do(body), auto_begin=True) %}
 {% endmacro %}
 
-{% macro tenant_watermarks(relation, column) %}
-    {#- {tenant_id: max(column)} of the existing table. -#}
-    {{ return(adapter.dispatch('tenant_watermarks', 'multitenant_analytics')(relation, column)) }}
+{% macro tenant_fingerprint_sql(source, columns, column) %}
+    {#- A select of (tenant_id, fingerprint) over the rows of `source` (a relation, or a
+        parenthesised query with an alias), one row per tenant: the fingerprint is a text of the
+        row count, max(`column`) and the sum of a 64-bit hash of `columns`. The same SQL serves the
+        table and the model's rows, so equal text is equal fingerprints. Dispatched. -#}
+    {{ return(adapter.dispatch('tenant_fingerprint_sql', 'multitenant_analytics')(source, columns, column)) }}
 {% endmacro %}
 
-{% macro default__tenant_watermarks(relation, column) %}
-    {#- One row per tenant; fine where tenants are few or the adapter has no JSON aggregate. -#}
+{% macro default__tenant_fingerprint_sql(source, columns, column) %}
+    {#- The hash from md5 (Redshift has no 64-bit hash of a row): each column as its length and
+        text, or n for NULL, so different rows never share a text. -#}
+    {%- set parts = [] -%}
+    {%- for c in columns -%}
+        {%- set q = 'cast(' ~ multitenant_analytics._quote_ident(c) ~ ' as varchar)' -%}
+        {%- do parts.append("coalesce(cast(len(" ~ q ~ ") as varchar) || ':' || " ~ q ~ ", 'n')") -%}
+    {%- endfor -%}
     {%- set query -%}
-        select tenant_id, max({{ multitenant_analytics._quote_ident(column) }}) as watermark
-        from {{ relation }}
-        group by tenant_id
+select
+    tenant_id,
+    cast(count(*) as varchar) || '/'
+    || coalesce(cast(max({{ multitenant_analytics._quote_ident(column) }}) as varchar), '') || '/'
+    || coalesce(cast(sum(cast(strtol(left(md5({{ parts | join(" || '|' || ") }}), 15), 16) as decimal(38, 0))) as varchar), '')
+    as fingerprint
+from {{ source }}
+group by tenant_id
     {%- endset -%}
+    {{ return(query) }}
+{% endmacro %}
+
+{% macro postgres__tenant_fingerprint_sql(source, columns, column) %}
+    {#- The hash: hash_record_extended of the columns as a row (PostgreSQL 14+), each column by its
+        type's own hash function, no text conversion (half the cost over a million rows); the
+        columns' types need a hash operator class, as every common key and timestamp type has. -#}
+    {%- set quoted = [] -%}
+    {%- for c in columns -%}{%- do quoted.append(multitenant_analytics._quote_ident(c)) -%}{%- endfor -%}
+    {%- set query -%}
+select
+    tenant_id,
+    count(*) || '/' || coalesce(max({{ multitenant_analytics._quote_ident(column) }})::text, '') || '/'
+    || coalesce(sum(hash_record_extended(row({{ quoted | join(', ') }}), 0))::text, '') as fingerprint
+from {{ source }}
+group by tenant_id
+    {%- endset -%}
+    {{ return(query) }}
+{% endmacro %}
+
+{% macro tenant_table_fingerprints(relation, columns, column) %}
+    {#- {tenant_id: fingerprint} of the rows of an existing tenant_union table (tenant_fingerprint_sql),
+        one query in the open transaction. Dispatched. -#}
+    {{ return(adapter.dispatch('tenant_table_fingerprints', 'multitenant_analytics')(relation, columns, column)) }}
+{% endmacro %}
+
+{% macro default__tenant_table_fingerprints(relation, columns, column) %}
+    {#- One result row per tenant: fine where tenants are few or the adapter has no JSON aggregate. -#}
     {%- set out = {} -%}
-    {%- for row in run_query(query).rows -%}{%- do out.update({row[0]: row[1] | string}) -%}{%- endfor -%}
+    {%- for row in run_query(multitenant_analytics.tenant_fingerprint_sql(relation, columns, column)).rows -%}
+        {%- do out.update({row[0]: row[1]}) -%}
+    {%- endfor -%}
     {{ return(out) }}
 {% endmacro %}
 
-{% macro redshift__tenant_watermarks(relation, column) %}
-    {#- Redshift has no JSON aggregate: one row per tenant. -#}
-    {{ return(multitenant_analytics.default__tenant_watermarks(relation, column)) }}
-{% endmacro %}
-
-{% macro postgres__tenant_watermarks(relation, column) %}
+{% macro postgres__tenant_table_fingerprints(relation, columns, column) %}
     {#- One JSON value: agate's type inference over thousands of rows would cost seconds. -#}
     {%- set query -%}
-        select coalesce(json_object_agg(tenant_id, watermark)::text, '{}')
-        from (
-            select tenant_id, max({{ multitenant_analytics._quote_ident(column) }}) as watermark
-            from {{ relation }}
-            group by tenant_id
-        ) as per_tenant
+        select coalesce(json_object_agg(per_tenant.tenant_id, per_tenant.fingerprint)::text, '{}')
+        from ({{ multitenant_analytics.tenant_fingerprint_sql(relation, columns, column) }}) as per_tenant
     {%- endset -%}
     {{ return(fromjson(run_query(query).columns[0].values()[0])) }}
+{% endmacro %}
+
+{% macro tenant_union_run_checks(checks, timeouts, tx) %}
+    {#- Runs each check ({sql: a tenant_fingerprint_sql over a batch, where: what to call it in an
+        error}) in a transaction of its own (bounded locks), with the build's timeouts; returns,
+        per check, {tenant_id: fingerprint}, or none where the check failed other than by a
+        timeout (its tenants are then read, and their batch names the failing tenant). Starts and
+        ends with no transaction open. Dispatched. -#}
+    {{ return(adapter.dispatch('tenant_union_run_checks', 'multitenant_analytics')(checks, timeouts, tx)) }}
+{% endmacro %}
+
+{% macro default__tenant_union_run_checks(checks, timeouts, tx) %}
+    {#- A statement per check, each in its own transaction; an error is the database's own. -#}
+    {%- set found = [] -%}
+    {%- for check in checks -%}
+        {% do multitenant_analytics._tenant_union_begin(tx) %}
+        {% do multitenant_analytics.tenant_union_set_timeouts(timeouts) %}
+        {%- set out = {} -%}
+        {%- for row in run_query(check.sql).rows -%}{%- do out.update({row[0]: row[1]}) -%}{%- endfor -%}
+        {% do multitenant_analytics._tenant_union_commit(tx) %}
+        {%- do found.append(out) -%}
+    {%- endfor -%}
+    {{ return(found) }}
+{% endmacro %}
+
+{% macro postgres__tenant_union_run_checks(checks, timeouts, tx) %}
+    {#- Every check in one round trip: a string of `begin; set local <timeouts>; do <check>; commit`
+        per check (each its own transaction, as dbt's bookkeeping has none open), whose PL/pgSQL
+        block appends the check's JSON to a session setting, read once at the end. A lock or
+        statement timeout stops the run naming the batch; any other error makes the check's
+        result null (read its tenants). -#}
+    {%- set parts = ["select set_config('tenant_union.fingerprints', '', false)"] -%}
+    {%- for check in checks -%}
+        {%- set body -%}
+        begin
+            perform set_config('tenant_union.fingerprints', current_setting('tenant_union.fingerprints') || E'\n' || (
+                select coalesce(json_object_agg(per_tenant.tenant_id, per_tenant.fingerprint)::text, '{}')
+                from (
+{{ check.sql }}
+                ) as per_tenant
+            ), false);
+        exception
+            when lock_not_available then
+                raise exception using errcode = 'lock_not_available',
+                    message = {{ multitenant_analytics._sql_string(check.where ~ " waited more than " ~ timeouts.lock_timeout ~ " s (performance.lock_timeout_seconds) for a lock: ") }}
+                        || sqlerrm || '. Hint: end the session or transaction holding it, or raise performance.lock_timeout_seconds.';
+            when query_canceled then
+                raise exception using errcode = 'query_canceled',
+                    message = {{ multitenant_analytics._sql_string(check.where ~ ": ") }} || sqlerrm
+                        || {{ multitenant_analytics._sql_string(" (performance.query_timeout_seconds: " ~ timeouts.query_timeout ~ " s). Hint: lower tenant_processing.batch_size or raise performance.query_timeout_seconds.") }};
+            when others then
+                perform set_config('tenant_union.fingerprints', current_setting('tenant_union.fingerprints') || E'\nnull', false);
+        end
+        {%- endset -%}
+        {%- do parts.append('begin') -%}
+        {%- do parts.append("set local statement_timeout = " ~ ((timeouts.query_timeout * 1000) | int) ~ "; set local lock_timeout = " ~ ((timeouts.lock_timeout * 1000) | int)) -%}
+        {%- do parts.append(multitenant_analytics._pg_do(body)) -%}
+        {%- do parts.append('commit') -%}
+    {%- endfor -%}
+    {%- do parts.append("select current_setting('tenant_union.fingerprints')") -%}
+    {%- set result = adapter.execute(parts | join(';\n'), auto_begin=False, fetch=True)[1] -%}
+    {%- set found = [] -%}
+    {%- for line in result.columns[0].values()[0].split('\n')[1:] -%}{%- do found.append(fromjson(line)) -%}{%- endfor -%}
+    {%- if found | length != checks | length -%}
+        {{ exceptions.raise_compiler_error("tenant_union " ~ model.name ~ ": " ~ (found | length) ~ " results from " ~ (checks | length) ~ " change checks. Hint: report this; --full-refresh rebuilds.") }}
+    {%- endif -%}
+    {{ return(found) }}
 {% endmacro %}

@@ -24,3 +24,18 @@
     {#- Redshift has no table inheritance or partitions to find (and no json_agg). -#}
     {{ return(multitenant_analytics.default__tenant_tables_with_children(table_name, tenants, database)) }}
 {% endmacro %}
+
+{% macro redshift__tenant_fingerprint_sql(source, columns, column) %}
+    {#- Redshift has no hashtextextended or row(): the md5 form. -#}
+    {{ return(multitenant_analytics.default__tenant_fingerprint_sql(source, columns, column)) }}
+{% endmacro %}
+
+{% macro redshift__tenant_table_fingerprints(relation, columns, column) %}
+    {#- Redshift has no JSON aggregate: one row per tenant. -#}
+    {{ return(multitenant_analytics.default__tenant_table_fingerprints(relation, columns, column)) }}
+{% endmacro %}
+
+{% macro redshift__tenant_union_run_checks(checks, timeouts, tx) %}
+    {#- No PL/pgSQL DO blocks: a statement per check. -#}
+    {{ return(multitenant_analytics.default__tenant_union_run_checks(checks, timeouts, tx)) }}
+{% endmacro %}
