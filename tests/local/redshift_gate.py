@@ -9,7 +9,7 @@ No cluster is reachable, so statements are captured offline in two ways:
   so everything dbt would send (the materialization's batches, swap or incremental apply, the run
   log, hooks, grants, dbt's own cache and schema queries) is recorded instead, in order, split into
   statements by dbt-redshift itself. A catalog query gets a canned reply only where the materialization
-  needs one to take a path (an existing table for the incremental run, watermarks, the run log).
+  needs one to take a path (an existing table for the incremental run, its fingerprints, the run log).
 
 Capturing at the driver rather than adding a dry-run mode to the materialization leaves the
 materialization one code path (the one that runs), and covers statements it does not write itself.
@@ -283,7 +283,7 @@ RUN_LOCK = Reply(
 
 def existing_tables_replies(database: str = "dev") -> list[Reply]:
     """Catalog replies saying the models and the run log exist (so a run takes the incremental path),
-    with watermarks and past builds to read."""
+    with per-tenant fingerprints and past builds to read."""
     listing = ("database", "name", "schema", "type")
     return [
         Reply(r"information_schema\.tables.*table_schema ilike 'analytics'\s", listing,
@@ -291,8 +291,9 @@ def existing_tables_replies(database: str = "dev") -> list[Reply]:
         Reply(r"information_schema\.tables.*table_schema ilike 'analytics_analytics'\s", listing,
               ((database, "zero_etl_all_users", "analytics_analytics", "table"),
                (database, "tenant_union_runs", "analytics_analytics", "table"))),
-        Reply(r"max\(\"updated_at\"\) as watermark", ("tenant_id", "watermark"),
-              (("tenant_o'brien", "2024-05-01 10:00:00"), ("tenant_back\\slash", "2024-05-02 11:00:00"))),
+        # The table's per-tenant fingerprints; the change checks get no rows, so these tenants differ.
+        Reply(r"as fingerprint\s+from \"\w+\"\.\"analytics", ("tenant_id", "fingerprint"),
+              (("tenant_o'brien", "2/2024-05-01 10:00:00/123"), ("tenant_back\\slash", "1/2024-05-02 11:00:00/-45"))),
         Reply(r"as per_tenant_only", ("builds", "tt", "tr", "rr", "ts", "rs", "per_tenant_only"),
               ((2, 10.0, 30.0, 100.0, 4.0, 12.0, 0.4),)),
     ]  # fmt: skip
