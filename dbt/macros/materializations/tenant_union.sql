@@ -57,11 +57,10 @@
 
 {% macro _tenant_union_relations(relation) %}
     {#- The build's own relations, named for this run (invocation_id), so two runs never share one:
-        {staging, keys, backup}. _tenant_union_drop_leftovers finds dead runs' by the same names. -#}
+        {staging, backup}. _tenant_union_clear_leftovers finds dead runs' by the same names. -#}
     {%- set run = invocation_id | replace('-', '') -%}
     {{ return({
         'staging': make_intermediate_relation(relation, suffix='__tu_stg_' ~ run[:12]),
-        'keys': make_intermediate_relation(relation, suffix='__tu_key_' ~ run[:12]),
         'backup': make_backup_relation(relation, 'table', suffix='__tu_bak_' ~ run[:12]),
     }) }}
 {% endmacro %}
@@ -160,8 +159,9 @@
 {% endmacro %}
 
 {% macro _tenant_union_clear_leftovers(relation) %}
-    {#- Drops the relations of runs that died before cleaning up (staging, keys, backup: the names
-        _tenant_union_relations gives), under the lock, so never a live run's. Returns the model's
+    {#- Drops the relations of runs that died before cleaning up (staging, backup: the names
+        _tenant_union_relations gives; keys and the __tenant_* names: those of earlier versions),
+        under the lock, so never a live run's. Returns the model's
         table as it is in the database now (the cache predates any run this one waited for). -#}
     {%- set ours = multitenant_analytics._tenant_union_relations(relation) -%}
     {%- set prefix = ours.staging.identifier[:-(('__tu_stg_' | length) + 12)] -%}
@@ -206,7 +206,6 @@
         'fingerprint_columns': fingerprint_columns,
         'table_fingerprints': multitenant_analytics.tenant_table_fingerprints(existing_relation, fingerprint_columns, column) if incremental else none,
         'replace_tenants': [],
-        'raw_keys': false,
     }) }}
 {% endmacro %}
 
@@ -285,7 +284,7 @@ with {{ multitenant_analytics.tenant_union_batch_cte() }} as (
         {%- do counts.extend(multitenant_analytics.tenant_union_run_batch({
             'number': loop.index, 'count': loop.length, 'tenants': batch | map(attribute='name') | list,
             'branches': branches, 'first': loop.first, 'last': loop.last, 'sql': sql, 'relations': relations,
-            'keys': build.unique_key if plan.raw_keys else none, 'timeouts': build.timeouts, 'tx': tx,
+            'timeouts': build.timeouts, 'tx': tx,
         })) -%}
         {%- set batch_seconds = (modules.datetime.datetime.now() - batch_started).total_seconds() -%}
         {%- do seconds.append(batch_seconds | round(4)) -%}
@@ -321,17 +320,6 @@ select * from (
     {{ return('insert into ' ~ batch.relations.staging ~ '\n' ~ query) }}
 {% endmacro %}
 
-{% macro _tenant_union_keys_sql(batch, union_sql) %}
-    {#- The statement that records the unique keys of every source row of a batch (incremental). -#}
-    {%- set quoted = [] -%}
-    {%- for k in batch['keys'] -%}{%- do quoted.append(multitenant_analytics._quote_ident(k)) -%}{%- endfor -%}
-    {%- set query = 'select ' ~ (quoted | join(', ')) ~ ' from (\n' ~ union_sql ~ '\n) as source_rows' -%}
-    {%- if batch.first -%}
-        {{ return(get_create_table_as_sql(False, batch.relations['keys'], query)) }}
-    {%- endif -%}
-    {{ return('insert into ' ~ batch.relations['keys'] ~ '\n' ~ query) }}
-{% endmacro %}
-
 {% macro tenant_union_run_batch(batch) %}
     {#- Runs one batch (see _tenant_union_build_staging for `batch`) and commits it: in the open
         transaction batch.tx if there is one (the first batch, with the pre-hooks and discovery),
@@ -347,9 +335,6 @@ select * from (
     {% do multitenant_analytics._tenant_union_begin(batch.tx) %}
     {% do multitenant_analytics.tenant_union_set_timeouts(batch.timeouts) %}
     {%- set response = adapter.execute(multitenant_analytics._tenant_union_batch_sql(batch, union_sql), auto_begin=True, fetch=False)[0] -%}
-    {%- if batch['keys'] is not none -%}
-        {% do adapter.execute(multitenant_analytics._tenant_union_keys_sql(batch, union_sql), auto_begin=True, fetch=False) %}
-    {%- endif -%}
     {% do multitenant_analytics._tenant_union_commit(batch.tx) %}
     {{ return([response.rows_affected if response.rows_affected is not none else 0]) }}
 {% endmacro %}
@@ -366,7 +351,6 @@ select * from (
     {%- set q = '$tuq_' ~ (invocation_id | replace('-', '')) ~ '$' -%}
     {%- set mark = '/*' ~ q ~ '*/' -%}
     {%- set statement = multitenant_analytics._tenant_union_batch_sql(batch, mark).split(mark) -%}
-    {%- set keys_statement = multitenant_analytics._tenant_union_keys_sql(batch, mark).split(mark) if batch['keys'] is not none else none -%}
     {%- set shown = batch.tenants[:10] | join(', ') ~ (' and ' ~ (batch.tenants | length - 10) ~ ' more' if batch.tenants | length > 10 else '') -%}
     {#- Literals are quoted inline (PostgreSQL: a backslash is an ordinary character), not with a
         macro call each. -#}
@@ -387,9 +371,6 @@ select * from (
             begin
                 execute head || array_to_string(branches, E'\nunion all\n') || tail;
                 get diagnostics added = row_count;
-                {%- if keys_statement is not none %}
-                execute {{ q }}{{ keys_statement[0] }}{{ q }} || array_to_string(branches, E'\nunion all\n') || {{ q }}{{ keys_statement[1] }}{{ q }};
-                {%- endif %}
             exception
                 when lock_not_available then
                     select string_agg(format('%s.%s held by pid %s (application %L, user %s, %s)', n.nspname, c.relname,

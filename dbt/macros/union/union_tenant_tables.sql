@@ -154,31 +154,30 @@
     {{ return((folded, sources)) }}
 {% endmacro %}
 
-{% macro render_tenant_union(plan, tenants, watermarks=none, watermark_column=none) %}
+{% macro render_tenant_union(plan, tenants) %}
     {#- The flat UNION ALL of `tenants` (a slice of plan.tenants); see render_tenant_branches. -#}
-    {{ return(multitenant_analytics.render_tenant_branches(plan, tenants, watermarks, watermark_column) | join('\nunion all\n')) }}
+    {{ return(multitenant_analytics.render_tenant_branches(plan, tenants) | join('\nunion all\n')) }}
 {% endmacro %}
 
-{% macro render_tenant_branches(plan, tenants, watermarks=none, watermark_column=none) %}
+{% macro render_tenant_branches(plan, tenants) %}
     {#- One `select` per tenant of `tenants` (a slice of plan.tenants), in order, each reading only
-        its own table's rows (`only` where it has inheritance children). With `watermarks`
-        (tenant -> value), a tenant that has one reads only rows whose `watermark_column` is at or
-        past it (or null). The common case (no watermarks, no inheritance, one column layout, no
+        its own table's rows (`only` where it has inheritance children). The common case (no
+        inheritance, one column layout, no
         quote, backslash or line break in any name) is rendered in one substitution over the names
         (_plain_tenant_branches); any other goes tenant by tenant (_tenant_branches_each). -#}
     {%- set names = tenants | map(attribute='name') | list -%}
     {%- set layouts = tenants | map(attribute='columns_json') | unique(case_sensitive=true) | list -%}
-    {%- if watermarks is none and not plan.only and layouts | length == 1
+    {%- if not plan.only and layouts | length == 1
         and not modules.re.search('[\'"\\\\\n]', names | join(''))
         and '\n' not in plan.select_lists[layouts[0]] ~ plan.table_name ~ (plan.database or '') -%}
         {{ return(multitenant_analytics._plain_tenant_branches(plan, names, plan.select_lists[layouts[0]])) }}
     {%- endif -%}
-    {{ return(multitenant_analytics._tenant_branches_each(plan, tenants, watermarks, watermark_column)) }}
+    {{ return(multitenant_analytics._tenant_branches_each(plan, tenants)) }}
 {% endmacro %}
 
 {% macro _plain_tenant_branches(plan, names, select_list) %}
     {#- render_tenant_branches for names without quote, backslash or line break, all of one select
-        list (no line break in it, the table or the database name), without watermarks or `only`:
+        list (no line break in it, the table or the database name), without `only`:
         one regular-expression substitution over the names
         instead of a Jinja loop, which costs about a tenth of a millisecond per tenant. The output is
         the same, branch for branch (tests/unit/test_macros.py). -#}
@@ -192,15 +191,11 @@
     {{ return([first] + parts[1:]) }}
 {% endmacro %}
 
-{% macro _tenant_branches_each(plan, tenants, watermarks=none, watermark_column=none) %}
+{% macro _tenant_branches_each(plan, tenants) %}
     {#- render_tenant_branches, tenant by tenant. The quoting of _sql_string and _quote_ident is
         inlined: a macro call per tenant is what makes compile time grow. -#}
     {%- set table = multitenant_analytics._quote_ident(plan.table_name) -%}
     {%- set prefix = (multitenant_analytics._quote_ident(plan.database) ~ '.') if plan.database else '' -%}
-    {%- if watermarks is not none -%}
-        {%- set filter_column = multitenant_analytics._quote_ident(watermark_column) -%}
-        {%- set filter_type = plan.types[watermark_column] -%}
-    {%- endif -%}
     {%- set backslash = multitenant_analytics._literal_backslash() -%}
     {%- set parts = [] -%}
     {%- for t in tenants -%}
@@ -210,12 +205,6 @@
             ~ plan.select_lists[t.columns_json]
             ~ ' from ' ~ ('only ' if t.name in plan.only else '')
             ~ prefix ~ '"' ~ t.name.replace('"', '""') ~ '".' ~ table -%}
-        {%- if watermarks is not none and watermarks.get(t.name) is not none -%}
-            {%- set filter_column = multitenant_analytics._quote_ident(plan.sources.get(t.columns_json, {}).get(watermark_column, watermark_column)) -%}
-            {#- Rows without a value are read every time: they cannot be placed before or after a
-                watermark, and the unique_key upsert keeps them single. -#}
-            {%- set branch = branch ~ ' where ' ~ filter_column ~ " >= cast('" ~ (watermarks[t.name] | string).replace('\\', backslash).replace("'", "''") ~ "' as " ~ filter_type ~ ") or " ~ filter_column ~ " is null" -%}
-        {%- endif -%}
         {%- do parts.append(branch) -%}
     {%- endfor -%}
     {{ return(parts) }}
