@@ -105,8 +105,16 @@ def sshd(tmp_path_factory) -> Sshd:
 
 
 def ssh_children() -> list[psutil.Process]:
-    """ssh clients this test process started and that still run."""
-    return [p for p in psutil.Process().children(recursive=True) if p.name() == "ssh"]
+    """ssh clients this test process started and that still run. Other children (the embedded
+    server's backends) come and go meanwhile: one gone before its name is read is not an ssh."""
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.name() == "ssh":
+                found.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return found
 
 
 def tunnel_args(sshd: Sshd) -> list[str]:
