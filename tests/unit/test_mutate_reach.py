@@ -15,6 +15,7 @@ from tenant_harness.mutate.command import Options, main
 from tenant_harness.mutate.reach import enclosing_macro, modules_for
 
 from .mutate_marks import MUTATE_TOOL_MARKS
+from .test_mutate_run import STRONG_TEST
 
 pytestmark = MUTATE_TOOL_MARKS
 
@@ -73,33 +74,7 @@ UNUSED = """{% macro never(x) %}
     {{ return(x > 0) }}
 {% endmacro %}
 """
-READS_THE_MACRO = """
-import os
-from pathlib import Path
-
-import jinja2
-
-
-class Return(Exception):
-    pass
-
-
-def at_least(x, n):
-    def ret(value):
-        raise Return(value)
-
-    source = (Path(os.environ["TENANT_HARNESS_PROJECT_DIR"]) / "macros" / "m.sql").read_text()
-    module = jinja2.Environment().from_string(source, globals={"return": ret}).module
-    try:
-        module.at_least(x, n)
-    except Return as r:
-        return r.args[0]
-
-
-def test_at_least():
-    assert at_least(2, 2) is True
-    assert at_least(1, 2) is False
-"""
+READS_THE_MACRO = STRONG_TEST  # a test that renders macros/m.sql with plain Jinja
 # Reaches no macro; counts its runs in a file outside the copies.
 COUNTS_ITS_RUNS = """
 def test_nothing():
