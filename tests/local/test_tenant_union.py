@@ -164,7 +164,8 @@ def test_incremental_run_after_a_column_change_asks_for_a_full_refresh(tenant_da
     # As if the model had changed since the table was built: the table lacks one of its columns.
     sql(tenant_database, "alter table analytics.all_users drop column last_name")
     before = table_rows(tenant_database)
-    with pytest.raises(DbtRunError, match="columns of all_users changed.*--full-refresh"):
+    hint = r"--full-refresh --select all_users \(with the harness: tenant-harness run --full-refresh --select all"
+    with pytest.raises(DbtRunError, match="columns of all_users changed.*" + hint):
         dbt_project.run("all_users")
     assert table_rows(tenant_database) == before
     dbt_project.run("all_users", full_refresh=True)

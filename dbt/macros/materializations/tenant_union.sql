@@ -501,7 +501,7 @@ select * from (
     {%- if have != got -%}
         {% do adapter.drop_relation(relations.staging) %}
         {% do adapter.commit() %}
-        {{ exceptions.raise_compiler_error("tenant_union: the columns of " ~ model.name ~ " changed (table: " ~ (have | join(', ')) ~ "; now: " ~ (got | join(', ')) ~ "); an incremental run cannot apply them. Hint: dbt run --full-refresh --select " ~ model.name) }}
+        {{ exceptions.raise_compiler_error("tenant_union: the columns of " ~ model.name ~ " changed (table: " ~ (have | join(', ')) ~ "; now: " ~ (got | join(', ')) ~ "); an incremental run cannot apply them. Hint: dbt run --full-refresh --select " ~ model.name ~ " (with the harness: tenant-harness run --full-refresh --select " ~ model.name ~ ").") }}
     {%- endif -%}
     {%- set apply = multitenant_analytics._tenant_union_apply_sql(existing_relation, plan, build, relations) -%}
     {%- if apply | trim -%}
