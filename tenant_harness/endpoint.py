@@ -70,8 +70,15 @@ class Server:
         self.stop()
 
 
-def wait_until_ready(conninfo: str, *, timeout: float = _READY_TIMEOUT_S, proc=None, log=None) -> None:
-    """Wait until ``select 1`` answers (not merely an open port); fail early if ``proc`` died."""
+# Answers from a running server that waiting cannot change (libpq gives their text, no SQLSTATE).
+_REFUSALS = ("password authentication failed", "no pg_hba.conf entry", "does not exist")
+
+
+def wait_until_ready(
+    conninfo: str, *, timeout: float = _READY_TIMEOUT_S, proc=None, log=None, running: bool = False
+) -> None:
+    """Wait until ``select 1`` answers (not merely an open port); fail early if ``proc`` died, or,
+    for a server already ``running`` (not one starting up), at once when it refuses the login."""
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
@@ -86,6 +93,10 @@ def wait_until_ready(conninfo: str, *, timeout: float = _READY_TIMEOUT_S, proc=N
             return
         except psycopg.OperationalError as exc:
             last = exc
+            if running and any(text in str(exc) for text in _REFUSALS):
+                raise ServerStartError(
+                    f"PostgreSQL at {redact_dsn(conninfo)!r} refused the connection: {_redact_text(str(exc), conninfo)}"
+                ) from None
             time.sleep(0.02)
     raise ServerStartError(
         f"PostgreSQL at {redact_dsn(conninfo)!r} did not answer 'select 1' within {timeout:.0f} s: "

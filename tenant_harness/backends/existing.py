@@ -48,7 +48,7 @@ class ExistingServer(Server):
     def start(self) -> ExistingServer:
         """Check the server answers a query."""
         try:
-            wait_until_ready(self.conninfo(), timeout=3)
+            wait_until_ready(self.conninfo(), timeout=3, running=True)
         except ServerStartError as exc:
             raise ServerStartError(
                 f"{exc}\nHint: check TENANT_HARNESS_DSN / --dsn ({self.endpoint.redacted()})."

@@ -28,6 +28,7 @@ def test_password_never_leaks(tmp_path, monkeypatch, capfd):
         assert secret in dsn  # it is really used ...
         with pytest.raises(ServerStartError) as wrong:
             ExistingServer(dsn=dsn.replace(secret, secret + "x")).start()
+        assert "refused the connection" in str(wrong.value)  # at once, not after a wait
         seen.append(str(wrong.value))
         with DbtProject(env=server.endpoint.dbt_env("multitenant_analytics"), work_dir=tmp_path / "dbt") as project:
             project.debug()

@@ -77,3 +77,11 @@ def test_existing_server_by_dsn(tenant_server):
 def test_unreachable_dsn_is_a_clear_error():
     with pytest.raises(ServerStartError, match="TENANT_HARNESS_DSN"):
         ExistingServer(dsn="postgresql://nobody@127.0.0.1:1/x").start()
+
+
+def test_a_login_the_server_refuses_is_named_at_once(tenant_server):
+    """A missing database (or a wrong password) cannot heal by waiting: the error says the server
+    refused, with its reason, not that it did not answer in time."""
+    dsn = tenant_server.endpoint.conninfo("no_such_database")
+    with pytest.raises(ServerStartError, match='refused the connection: .*database "no_such_database" does not exist'):
+        ExistingServer(dsn=dsn).start()
