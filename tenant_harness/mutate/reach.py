@@ -6,7 +6,11 @@ import reached of the dbt project:
 ``<file>::<macro>``  a macro dbt rendered (any dbt command run in the test process: run, compile,
                      run-operation, parse), by its file under the project dir and its name in dbt
 ``<file>``           a project file the test process opened itself, outside dbt (a test that renders
-                     macros with plain Jinja, a linter, a test that reads the text): the whole file
+                     macros with plain Jinja, a linter, a test that reads the text): the whole file.
+                     Copying a file (``shutil.copyfile``, so ``copy``, ``copy2``, ``copytree``) is not
+                     reading it: the copy stands for its original, so opening the copy (or a copy of
+                     the copy) outside dbt reaches the original, and dbt rendering the copy's macros
+                     is recorded as above (by their path in the copied project, whatever its name)
 ``dbt``              the module ran dbt in its own process: it also reaches every model file, and every
                      macro dbt rendered while parsing (``execute`` false) in any test, because which
                      test pays for a parse depends on partial parsing and on the order tests run in
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
 import threading
 from collections.abc import Iterable, Mapping
@@ -50,6 +55,7 @@ _BLOCK = re.compile(
     r"|(?P<kind>macro|materialization|test)\s+(?P<name>\w+)(?P<rest>[^%]*))"
 )
 _ADAPTER = re.compile(r"""(?:adapter\s*=\s*)?['"]?(\w+)['"]?""")
+_COPYFILE = shutil.copyfile.__code__
 
 
 def enclosing_macro(source: str, offset: int) -> str | None:
@@ -114,6 +120,8 @@ class Recorder:
         self.reach: dict[str, set[str]] = {}
         self.parse: set[str] = set()
         self.spawned: dict[str, set[str]] = {}  # module -> programs started that made it reach everything
+        self.copies: dict[str, str] = {}  # a copy's absolute path -> the project file it copies
+        self._exists: dict[str, bool] = {}
         self._in_dbt = 0
         self._lock = threading.Lock()
 
@@ -150,25 +158,56 @@ class Recorder:
     def rendered(self, generator) -> None:
         macro = getattr(generator, "macro", None)
         path = getattr(macro, "original_file_path", None)
-        if not path or getattr(macro, "package_name", None) != self.package:
+        if not path:
             return
-        key = f"{Path(path).as_posix()}::{macro.name}"
+        path = Path(path).as_posix()
+        if getattr(macro, "package_name", None) != self.package and not self._is_project_file(path):
+            # Another package's macro; one at a path of this project's may be a copy of the project
+            # under another name: it counts (a macro of an unrelated package at the same path only
+            # costs a test file that need not run).
+            return
+        key = f"{path}::{macro.name}"
         context = generator.context or {}
         if not context.get("execute", True):
             with self._lock:
                 self.parse.add(key)
         self.add(key)
 
+    def _is_project_file(self, rel: str) -> bool:
+        if rel not in self._exists:
+            self._exists[rel] = (self.project_dir / rel).is_file()
+        return self._exists[rel]
+
+    def _project_file(self, path: str) -> str | None:
+        """The project file (relative path) ``path`` is, or is a copy of; None for any other file."""
+        if path.startswith(self.prefix):
+            rel = path[len(self.prefix) :].replace(os.sep, "/")
+            return rel if rel.endswith(".sql") and rel.startswith(("macros/", "models/")) else None
+        return self.copies.get(path)
+
     def _audit(self, event: str, args: tuple) -> None:
         if event == "open":
             if self._in_dbt or isinstance(args[0], int):
                 return  # dbt reads every file when it parses: what it renders is recorded instead
-            path = os.path.abspath(os.fsdecode(args[0]))
-            if not path.startswith(self.prefix):
+            rel = self._project_file(os.path.abspath(os.fsdecode(args[0])))
+            if rel is None:
                 return
-            rel = path[len(self.prefix) :].replace(os.sep, "/")
-            if rel.endswith(".sql") and rel.startswith(("macros/", "models/")):
-                self.add(rel)
+            # shutil.copyfile opening its source and its destination: a copy, not a read (the copy
+            # was recorded at the shutil.copyfile event, and reaches the file when it is read).
+            frame = sys._getframe(1)
+            for _ in range(3):
+                if frame is None:
+                    break
+                if frame.f_code is _COPYFILE:
+                    return
+                frame = frame.f_back
+            self.add(rel)
+        elif event == "shutil.copyfile":  # in dbt too: `dbt deps` copying the project as a package
+            rel = self._project_file(os.path.abspath(os.fsdecode(args[0])))
+            if rel is not None:
+                dest = os.path.abspath(os.fsdecode(args[1]))
+                with self._lock:
+                    self.copies[dest] = rel
         elif event in ("subprocess.Popen", "os.posix_spawn", "os.exec", "os.spawn", "os.system"):
             program = args[1] if event == "os.spawn" else args[0]
             if event == "subprocess.Popen" and not program:

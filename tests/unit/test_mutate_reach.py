@@ -155,3 +155,62 @@ def test_a_test_file_that_starts_a_process_runs_for_every_mutant(tmp_path):
     never = [m for m in mutants.values() if m["file"] == "macros/unused.sql"]
     # It ran (the process might read the macro), and passed: a survivor that ran its tests.
     assert never and all(m["status"] == "survived" and m["detail"] == "" and m["seconds"] > 0 for m in never)
+
+
+# Copies the whole project (as test_tenant_union.py's probe project does) and reads only its own file.
+COPIES_THE_PROJECT = """
+import os
+import shutil
+from pathlib import Path
+
+
+def test_copy(tmp_path):
+    shutil.copytree(os.environ["TENANT_HARNESS_PROJECT_DIR"], tmp_path / "copy")
+    with open({ran!r}, "a") as f:
+        f.write("ran\\n")
+"""
+# Renders `at_least` from a copy of a copy of the project: the copy stands for the project's file.
+READS_A_COPY = STRONG_TEST.replace(
+    'source = (Path(os.environ["TENANT_HARNESS_PROJECT_DIR"]) / "macros" / "m.sql").read_text()',
+    'source = (COPY / "macros" / "m.sql").read_text()',
+).replace(
+    "class Return(Exception):",
+    "import shutil\nimport tempfile\n"
+    "FIRST = Path(tempfile.mkdtemp()) / 'first'\n"
+    "shutil.copytree(os.environ['TENANT_HARNESS_PROJECT_DIR'], FIRST)\n"
+    "COPY = Path(tempfile.mkdtemp()) / 'second'\n"
+    "shutil.copytree(FIRST, COPY)\n\n\n"
+    "class Return(Exception):",
+)
+
+
+def test_copying_the_project_is_not_reading_it_but_reading_the_copy_is(tmp_path):
+    ran = tmp_path / "ran"
+    project = _project(tmp_path, test_copy=COPIES_THE_PROJECT.format(ran=str(ran)), test_m=READS_A_COPY)
+    mutants = _run(project, tmp_path)
+    # Reading the copy's m.sql reaches the project's: the test runs on the mutant, and kills it.
+    assert mutants["macros/m.sql:>"]["status"] == "killed"
+    assert mutants["macros/m.sql:>"]["detail"] == "test_m.py::test_at_least"
+    # The copy alone reaches nothing: no mutant runs test_copy.py, and `never` is not run at all.
+    assert ran.read_text() == "ran\n"  # the control only
+    never = [m for m in mutants.values() if m["file"] == "macros/unused.sql"]
+    assert never and all(m["detail"] == "no test reaches never (control run)" for m in never)
+
+
+def test_a_macro_rendered_from_a_renamed_copy_of_the_project_counts(tmp_path):
+    from types import SimpleNamespace
+
+    from tenant_harness.mutate.reach import Recorder
+
+    (tmp_path / "macros").mkdir()
+    (tmp_path / "macros" / "m.sql").write_text(MACRO)
+    recorder = Recorder(tmp_path, "proj")
+
+    def render(package: str, path: str, name: str) -> None:
+        macro = SimpleNamespace(original_file_path=path, package_name=package, name=name)
+        recorder.rendered(SimpleNamespace(macro=macro, context={"execute": True}))
+
+    render("proj", "macros/m.sql", "at_least")
+    render("renamed_copy", "macros/m.sql", "at_least_too")  # a path of the project's: may be a copy of it
+    render("dbt", "macros/adapters/columns.sql", "get_columns")  # dbt's own: not a project file
+    assert recorder.result()["reach"] == {"": ["macros/m.sql::at_least", "macros/m.sql::at_least_too"]}
