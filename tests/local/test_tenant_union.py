@@ -7,6 +7,8 @@ import pytest
 
 from tenant_harness.errors import DbtRunError
 from tenant_harness.runner import DbtProject
+from tenant_harness.tenants import plan_tenants
+from tests.suites import all_users_checks
 
 pytestmark = pytest.mark.local
 
@@ -379,3 +381,25 @@ def test_a_tenant_union_model_must_call_the_union_once(tenant_database, probe_pr
         project.run("no_union")
     with pytest.raises(DbtRunError, match=r"two_unions must call .*exactly once \(found 2\)"):
         project.run("two_unions")
+
+
+@pytest.mark.tenants(n=4, rows=3, seed=6)
+def test_the_plain_union_keeps_a_tenants_identical_rows(tenant_database, dbt_project):
+    # Outside a tenant_union build (a view or table model, dbt compile) the union is plain SQL nested in
+    # groups of batch_size tenants; a table without a key may hold the same row twice, and the union
+    # keeps both (UNION ALL, no DISTINCT). test_duplicates.py checks the same in a tenant_union build.
+    sql(tenant_database, "alter table tenant_b.users drop constraint users_pkey")
+    sql(tenant_database, "insert into tenant_b.users select * from tenant_b.users order by user_id limit 1")
+    expected = {t.name: t.source_rows + (t.name == "tenant_b") for t in tenant_database.truth.tenants}
+    union = compiled(dbt_project, "{{ multitenant_analytics.union_tenant_tables('users', batch_size=2) }}")
+    assert dict(sql(tenant_database, f"select tenant_id, count(*) from ({union}) as u group by 1")) == expected
+
+
+@pytest.mark.tenants(n=3, rows=3, seed=8)
+def test_dbt_build_builds_the_table_dbt_run_builds(tenant_database, dbt_project):
+    dbt_project.invoke("build", "--select", "all_users", "--resource-type", "model")
+    spec = tenant_database.spec
+    query = lambda statement: sql(tenant_database, statement)  # noqa: E731
+    all_users_checks.rows_equal_python_truth(
+        query, "analytics.all_users", spec.seed, plan_tenants(spec.names, rows=spec.rows, seed=spec.seed)
+    )
