@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from .jinja_macros import CompilerError, Macros
@@ -241,3 +241,31 @@ def test_names_with_quotes_or_backslashes_take_the_per_tenant_path():
     out = branches.render_tenant_branches(plan, tenants)
     assert out[1] == "select 'tenant_o''brien' as tenant_id, * from \"tenant_o'brien\".\"users\""
     assert out[2] == 'select \'tenant_x"y\' as tenant_id, * from "tenant_x""y"."users"'
+
+
+LAYOUTS = {  # columns_json -> select list; two differ only by case, one has a line break in a name
+    '[["email", "text"]]': "*",
+    '[["Email", "text"]]': '"Email" as "email"',
+    '[["a\\nb", "int"]]': 'cast("a\nb" as bigint) as "a\nb"',
+}
+EMAIL, CASED, BREAK = LAYOUTS
+any_name = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=8)
+
+
+@given(
+    st.lists(st.tuples(any_name, st.sampled_from(sorted(LAYOUTS))), min_size=1, max_size=12, unique_by=lambda t: t[0]),
+    st.sampled_from(["users", "us\ners"]),
+    st.sampled_from([None, "zero_etl", "zero\netl"]),
+    st.integers(0, 2**12 - 1),
+)
+@example([("tenant_a", EMAIL), ("tenant_b", CASED)], "users", None, 0)  # layouts that differ only by case
+@example([("tenant_a", EMAIL), ("tenant_b", EMAIL)], "users", None, 0b10)  # one tenant with children
+@example([("tenant_a", EMAIL), ("tenant_o'b", EMAIL)], "users", None, 0)  # a quote in a name
+@example([("tenant_a", EMAIL)], "users", "zero\netl", 0)  # a line break in the database's name
+def test_render_tenant_branches_is_the_tenant_by_tenant_rendering(tenant_layouts, table, database, only_mask):
+    # Whichever way render_tenant_branches takes (the fast path or the loop), each tenant's branch is the
+    # one the loop renders: its own select list, `only` where it has children, every name quoted.
+    only = {n: True for i, (n, _) in enumerate(tenant_layouts) if only_mask >> i & 1}
+    tenants = [{"name": n, "columns_json": layout} for n, layout in tenant_layouts]
+    plan = {"table_name": table, "database": database, "only": only, "select_lists": LAYOUTS}
+    assert branches.render_tenant_branches(plan, tenants) == branches._tenant_branches_each(plan, tenants)
