@@ -20,11 +20,13 @@ pytestmark = pytest.mark.local
 COLUMNS = ("tenant_id, user_id, email, first_name, last_name, registration_date, last_login_date, "
            "account_status, subscription_tier, created_at, updated_at")  # fmt: skip
 
-# One change in tenant {t} (a quoted schema); {n} makes new keys and names unique. None of them is an
-# update that leaves updated_at as it was: the incremental contract's limit (docs/dbt-project.md).
+# One change in tenant {t} (a quoted schema); {n} makes new keys and names unique.
 CHANGES = {
     "update": "update {t}.users set email = 'Changed{n}@X.com', updated_at = now() "
               "where user_id = (select min(user_id) from {t}.users where email is not null)",
+    # updated_at left as it was: every column is checked, not only the incremental column.
+    "update_in_place": "update {t}.users set first_name = 'Renamed{n}' "
+                       "where user_id = (select min(user_id) from {t}.users where email is not null)",
     "insert": "insert into {t}.users (user_id, email, updated_at) values (9000 + {n}, 'new{n}@x.com', now())",
     "insert_old": "insert into {t}.users (user_id, email, updated_at) "
                   "values (9000 + {n}, 'old{n}@x.com', timestamp '2001-01-01')",

@@ -334,6 +334,55 @@ def test_unique_key_without_tenant_id_or_as_a_string_stays_per_tenant(tenant_dat
     assert keys == [("tenant_a", 1), ("tenant_b", 1), ("tenant_c", 1)]
 
 
+# A model with a column PostgreSQL cannot hash (json) and a load time that differs on every build.
+CHECKED_MODEL = (
+    "{{{{ config(materialized='tenant_union', incremental_column='updated_at', unique_key='user_id'{volatile}) }}}}\n"
+    "with u as ({{{{ multitenant_analytics.union_tenant_tables('users') }}}})\n"
+    "select u.tenant_id, u.user_id, u.email, u.updated_at, json_build_object('e', u.email) as doc,"
+    " clock_timestamp() as loaded_at from u"
+)
+
+
+def last_written(db, model: str) -> int:
+    return sql(db, "select rows_written from analytics.tenant_union_runs where model = %s "
+               "order by finished_at desc limit 1", model)[0][0]  # fmt: skip
+
+
+@pytest.mark.tenants(n=3, rows=3, seed=5)
+def test_the_change_check_sees_an_update_that_keeps_the_incremental_column(tenant_database, probe_project):
+    """Every column is checked, not only the key and incremental_column: an email changed in place
+    (updated_at as it was) is read again, a json column included; volatile_columns are not checked,
+    so an unchanged rerun reads nothing."""
+    db = tenant_database
+    models, project = probe_project
+    (models / "checked.sql").write_text(CHECKED_MODEL.format(volatile=", volatile_columns=['loaded_at']"))
+    project.run("checked")
+    project.run("checked")
+    assert last_written(db, "checked") == 0  # loaded_at differs, yet nothing was read again
+    sql(db, "update tenant_b.users set email = 'in.place@b.x' where user_id = "
+        "(select min(user_id) from tenant_b.users where email is not null)")  # fmt: skip
+    project.run("checked")
+    rows = "select tenant_id, user_id, email, updated_at, doc::text from analytics.checked order by 1, 2"
+    incremental = sql(db, rows)
+    assert last_written(db, "checked") == sum(1 for r in incremental if r[0] == "tenant_b")
+    project.run("checked", full_refresh=True)
+    assert incremental == sql(db, rows)
+    assert any(r[2] == "in.place@b.x" and "in.place@b.x" in r[4] for r in incremental)
+
+
+@pytest.mark.tenants(n=3, rows=2)
+def test_volatile_columns_must_be_columns_the_check_may_leave_out(tenant_database, probe_project):
+    models, project = probe_project
+    (models / "checked.sql").write_text(CHECKED_MODEL.format(volatile=", volatile_columns=['loaded_at']"))
+    project.run("checked")
+    (models / "checked.sql").write_text(CHECKED_MODEL.format(volatile=", volatile_columns=['load_time']"))
+    with pytest.raises(DbtRunError, match="volatile_columns names 'load_time', not a column of checked"):
+        project.run("checked")
+    (models / "checked.sql").write_text(CHECKED_MODEL.format(volatile=", volatile_columns=['updated_at']"))
+    with pytest.raises(DbtRunError, match="volatile_columns names 'updated_at', a unique_key or incremental_column"):
+        project.run("checked")
+
+
 @pytest.mark.tenants(n=3, rows=3)
 def test_incremental_drops_a_row_that_became_invalid_like_a_full_refresh(tenant_database, dbt_project):
     dbt_project.run("all_users")

@@ -134,10 +134,22 @@
         'batch_size': config.get('batch_size') or union.batch_size or multitenant_analytics.tenant_config().batch_size,
         'incremental_column': incremental_column,
         'unique_key': unique_key,
+        'volatile_columns': multitenant_analytics._tenant_union_volatile_columns(),
         'timeouts': multitenant_analytics._tenant_union_timeouts(),
         'show_progress': var('logging', {}).get('show_tenant_progress', true),
         'started': modules.datetime.datetime.now(),
     }) }}
+{% endmacro %}
+
+{% macro _tenant_union_volatile_columns() %}
+    {#- Model config `volatile_columns`: columns whose value differs on every build by design (a
+        load time), left out of the incremental change check, which otherwise covers every column. -#}
+    {%- set volatile = config.get('volatile_columns') or [] -%}
+    {%- set volatile = [volatile] if volatile is string else volatile -%}
+    {%- if volatile is not iterable or volatile is mapping -%}
+        {{ exceptions.raise_compiler_error("tenant_union: model " ~ model.name ~ " config volatile_columns must be a list of column names, got " ~ (volatile | string) ~ ". Hint: config(volatile_columns=['dbt_loaded_at']).") }}
+    {%- endif -%}
+    {{ return(volatile | list) }}
 {% endmacro %}
 
 {% macro _tenant_union_timeouts() %}
@@ -197,16 +209,35 @@
     {%- endif -%}
     {%- set batches = multitenant_analytics.tenant_batches(union.tenants, build.batch_size) -%}
     {% do multitenant_analytics.log_tenant_processing_stats(args.table_name, union.tenants | length, build.batch_size, batches | length) %}
-    {%- set keys = build.unique_key | reject('equalto', 'tenant_id') | list -%}
-    {%- set fingerprint_columns = keys + ([column] if column not in keys else []) -%}
+    {%- set table_columns = adapter.get_columns_in_relation(existing_relation) if incremental else [] -%}
+    {%- set fingerprint_columns = multitenant_analytics._tenant_union_checked_columns(table_columns, build) if incremental else [] -%}
     {{ return({
         'union': union,
         'batches': batches,
         'incremental': incremental,
+        'table_columns': table_columns,
         'fingerprint_columns': fingerprint_columns,
         'table_fingerprints': multitenant_analytics.tenant_table_fingerprints(existing_relation, fingerprint_columns, column) if incremental else none,
         'replace_tenants': [],
     }) }}
+{% endmacro %}
+
+{% macro _tenant_union_checked_columns(table_columns, build) %}
+    {#- The columns the change check hashes: every column of the table but tenant_id (grouped on)
+        and the model's volatile_columns, as [{name, type}]. Every column, not only the key and
+        incremental_column: an update that leaves incremental_column as it was is seen too. -#}
+    {%- set names = table_columns | map(attribute='name') | list -%}
+    {%- for name in build.volatile_columns if name not in names -%}
+        {{ exceptions.raise_compiler_error("tenant_union: volatile_columns names '" ~ name ~ "', not a column of " ~ model.name ~ " (columns: " ~ (names | join(', ')) ~ "). Hint: config(volatile_columns=[...]) lists columns of the model's output.") }}
+    {%- endfor -%}
+    {%- for name in build.volatile_columns if name in build.unique_key or name == build.incremental_column -%}
+        {{ exceptions.raise_compiler_error("tenant_union: volatile_columns names '" ~ name ~ "', a unique_key or incremental_column of " ~ model.name ~ ": the change check needs it. Hint: leave it out of volatile_columns.") }}
+    {%- endfor -%}
+    {%- set checked = [] -%}
+    {%- for c in table_columns if c.name != 'tenant_id' and c.name not in build.volatile_columns -%}
+        {%- do checked.append({'name': c.name, 'type': c.data_type}) -%}
+    {%- endfor -%}
+    {{ return(checked) }}
 {% endmacro %}
 
 {% macro _tenant_union_skip_unchanged(plan, build, tx) %}
@@ -217,22 +248,21 @@
 
         Per batch of tenants, one statement (its own transaction: bounded locks) runs the model's
         SQL over the batch and computes, per tenant, a fingerprint of the rows it outputs: the row
-        count, max(incremental_column) and the sum of a 64-bit hash of (unique_key columns,
-        incremental_column) of every row; the same fingerprint of the table's rows of that tenant
-        came from one query (tenant_fingerprints). A tenant is skipped only when the two are equal.
+        count, max(incremental_column) and the sum of a 64-bit hash of every column of every row
+        (but the model's volatile_columns, e.g. a load time); the same fingerprint of the table's
+        rows of that tenant came from one query (tenant_fingerprints). A tenant is skipped only
+        when the two are equal.
         Comparing with the table itself, not with a note of an earlier read, is what makes this
         safe against every interleaving: a change committed at any time before the check is seen.
 
         What equal fingerprints prove: the model's rows for the tenant now and the table's rows
-        have the same count and the same multiset of (key, incremental_column) (up to a 64-bit hash
-        collision between two different multisets, a chance of about 2^-64 for a changed tenant).
-        So a deleted row, an inserted row (whatever its incremental_column, old or new), a row
-        whose key changed, a row that became valid or invalid for the model, and any update that
-        changes the incremental_column are all seen. Not seen: an update that changes other
-        columns and leaves incremental_column as it was; that is the incremental contract (every
-        change sets the column), as in any incremental load, and --full-refresh rebuilds. Neither
-        is a change of the model's SQL that keeps its columns (dbt's incremental contract too);
-        changed columns or types stop the run (_tenant_union_apply). PostgreSQL's statistics
+        have the same count and the same multiset of rows (up to a 64-bit hash collision between
+        two different multisets, a chance of about 2^-64 for a changed tenant). So a deleted row,
+        an inserted row (whatever its incremental_column), a row whose key changed, a row that
+        became valid or invalid for the model, and any update, also one that leaves
+        incremental_column as it was, are all seen. Not seen: a change of the model's SQL that
+        keeps its columns (dbt's incremental contract); changed columns or types stop the run
+        (_tenant_union_apply). PostgreSQL's statistics
         counters (pg_stat_user_tables) are not used: they are flushed asynchronously and can be
         reset, so unchanged counters do not prove unchanged rows. -#}
     {%- if not plan.incremental -%}{{ return(plan) }}{%- endif -%}
@@ -496,7 +526,7 @@ select * from (
     {%- endif -%}
     {%- set have = [] -%}
     {%- set got = [] -%}
-    {%- for c in adapter.get_columns_in_relation(existing_relation) -%}{%- do have.append(c.name ~ ' ' ~ c.data_type) -%}{%- endfor -%}
+    {%- for c in plan.table_columns -%}{%- do have.append(c.name ~ ' ' ~ c.data_type) -%}{%- endfor -%}
     {%- for c in adapter.get_columns_in_relation(relations.staging) -%}{%- do got.append(c.name ~ ' ' ~ c.data_type) -%}{%- endfor -%}
     {%- if have != got -%}
         {% do adapter.drop_relation(relations.staging) %}
@@ -692,17 +722,19 @@ select * from (
 {% macro tenant_fingerprint_sql(source, columns, column) %}
     {#- A select of (tenant_id, fingerprint) over the rows of `source` (a relation, or a
         parenthesised query with an alias), one row per tenant: the fingerprint is a text of the
-        row count, max(`column`) and the sum of a 64-bit hash of `columns`. The same SQL serves the
+        row count, max(`column`) and the sum of a 64-bit hash of `columns` ([{name, type}]). The same SQL serves the
         table and the model's rows, so equal text is equal fingerprints. Dispatched. -#}
     {{ return(adapter.dispatch('tenant_fingerprint_sql', 'multitenant_analytics')(source, columns, column)) }}
 {% endmacro %}
 
 {% macro default__tenant_fingerprint_sql(source, columns, column) %}
     {#- The hash from md5 (Redshift has no 64-bit hash of a row): each column as its length and
-        text, or n for NULL, so different rows never share a text. -#}
+        text, or n for NULL, so different rows never share a text. varchar(max), not varchar: a
+        cast to VARCHAR without a length is VARCHAR(256) (Redshift docs, r_Character_types), and
+        a change past the 256th byte would go unseen. -#}
     {%- set parts = [] -%}
     {%- for c in columns -%}
-        {%- set q = 'cast(' ~ multitenant_analytics._quote_ident(c) ~ ' as varchar)' -%}
+        {%- set q = 'cast(' ~ multitenant_analytics._quote_ident(c.name) ~ ' as varchar(max))' -%}
         {%- do parts.append("coalesce(cast(len(" ~ q ~ ") as varchar) || ':' || " ~ q ~ ", 'n')") -%}
     {%- endfor -%}
     {%- set query -%}
@@ -720,10 +752,13 @@ group by tenant_id
 
 {% macro postgres__tenant_fingerprint_sql(source, columns, column) %}
     {#- The hash: hash_record_extended of the columns as a row (PostgreSQL 14+), each column by its
-        type's own hash function, no text conversion (half the cost over a million rows); the
-        columns' types need a hash operator class, as every common key and timestamp type has. -#}
+        type's own hash function where the type has one (no text conversion: a third of the cost
+        over a million rows), else as its text (json, xml, geometric types, ...). -#}
     {%- set quoted = [] -%}
-    {%- for c in columns -%}{%- do quoted.append(multitenant_analytics._quote_ident(c)) -%}{%- endfor -%}
+    {%- for c in columns -%}
+        {%- set q = multitenant_analytics._quote_ident(c.name) -%}
+        {%- do quoted.append(q if multitenant_analytics._pg_hashable(c.type) else q ~ '::text') -%}
+    {%- endfor -%}
     {%- set query -%}
 select
     tenant_id,
@@ -733,6 +768,16 @@ from {{ source }}
 group by tenant_id
     {%- endset -%}
     {{ return(query) }}
+{% endmacro %}
+
+{% macro _pg_hashable(data_type) %}
+    {#- Whether PostgreSQL has a hash operator class for a column of this type (as dbt-postgres
+        names it, e.g. `character varying(255)`), so hash_record_extended can hash it. -#}
+    {%- set hashable = ['smallint', 'integer', 'bigint', 'numeric', 'real', 'double precision', 'text',
+        'character varying', 'character', 'boolean', 'date', 'timestamp', 'time', 'uuid', 'bytea',
+        'interval', 'jsonb', 'inet', 'cidr', 'macaddr', 'oid'] -%}
+    {%- set base = (data_type or '') | lower | replace(' with time zone', '') | replace(' without time zone', '') -%}
+    {{ return(base.split('(')[0] | trim in hashable) }}
 {% endmacro %}
 
 {% macro tenant_table_fingerprints(relation, columns, column) %}

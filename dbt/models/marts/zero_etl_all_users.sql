@@ -3,6 +3,7 @@
     schema='analytics',
     incremental_column=('updated_at' if var('performance', {}).get('enable_incremental', true) else none),
     unique_key=['tenant_id', 'user_id'],
+    volatile_columns=['dbt_loaded_at'],
     enabled=(target.type == 'redshift' or var('enable_zero_etl_model', false)),
 ) }}
 
