@@ -369,6 +369,30 @@ def test_a_batch_past_the_query_timeout_fails_naming_its_tenants(tenant_database
     assert "performance.query_timeout_seconds: 1 s" in message
 
 
+def _shown(names: list[str], first: int) -> str:
+    """How an error lists a batch's tenants: the first ones by name, then how many more."""
+    return ", ".join(names[:first]) + (f" and {len(names) - first} more" if len(names) > first else "")
+
+
+@pytest.mark.parametrize("n", [pytest.param(n, marks=pytest.mark.tenants(n=n, rows=2)) for n in (3, 4, 10, 11)])
+def test_a_timed_out_change_check_or_batch_names_its_first_tenants_and_how_many_more(tenant_database, dbt_project, n):
+    conninfo = tenant_database.conninfo
+    names = sorted(t.name for t in tenant_database.truth.tenants)
+    assert len(names) == n
+    settings = {"tenant_processing": {"batch_size": n}, "performance": {"query_timeout_seconds": 1}}
+    dbt_project.run("all_users", vars=settings)
+    run_sql(conninfo, "alter table tenant_a.users rename to users_data; create view tenant_a.users as "
+            "select * from tenant_a.users_data where pg_sleep(2) is not null")  # fmt: skip
+    with pytest.raises(DbtRunError) as failed:
+        dbt_project.run("all_users", vars=settings)  # incremental: its change check reads every tenant
+    message = str(failed.value)
+    assert f"the change check of batch 1/1 (tenants {_shown(names, 3)}): canceling statement" in message, message
+    with pytest.raises(DbtRunError) as failed:
+        dbt_project.run("all_users", full_refresh=True, vars=settings)
+    message = str(failed.value)
+    assert f"all_users: batch 1/1 (tenants {_shown(names, 10)}): canceling statement" in message, message
+
+
 @pytest.mark.tenants(n=3, rows=2)
 def test_the_swap_waits_for_a_reader_at_most_the_lock_timeout_and_names_it(tenant_database, dbt_project):
     conninfo = tenant_database.conninfo

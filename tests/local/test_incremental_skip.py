@@ -36,6 +36,10 @@ CHANGES = {
                          "where email is not null order by updated_at nulls first, user_id limit 1) returning *) "
                          "insert into {t}.users (user_id, email, updated_at) "
                          "select 9000 + {n}, gone.email, gone.updated_at from gone",
+    # updated_at set back, below the tenant's maximum: the count, the maximum and the key set stay.
+    "update_back": "update {t}.users set email = 'Back{n}@X.com', updated_at = updated_at - interval '1 day' "
+                   "where user_id = (select user_id from {t}.users where email is not null "
+                   "order by updated_at nulls last, user_id limit 1)",
     # A new key and nothing else: updated_at stays.
     "rekey": "update {t}.users set user_id = 9000 + {n} "
              "where user_id = (select min(user_id) from {t}.users where email is not null)",

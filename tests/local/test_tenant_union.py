@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import psycopg
 import pytest
 
@@ -90,6 +93,17 @@ def test_tenant_without_table_is_skipped_with_warning_or_error(tenant_database, 
 def test_bad_batch_size_is_a_compile_error_naming_the_value(tenant_database, dbt_project, bad):
     with pytest.raises(DbtRunError, match="batch_size must be a whole number >= 1"):
         dbt_project.run("all_users", vars={"tenant_processing": {"batch_size": bad}})
+
+
+@pytest.mark.tenants(n=3, rows=2)
+@pytest.mark.parametrize(
+    ("key", "bad"), [("query_timeout_seconds", -1), ("lock_timeout_seconds", "abc"), ("run_wait_seconds", True)]
+)
+def test_bad_performance_setting_is_a_compile_error_naming_it(tenant_database, dbt_project, key, bad):
+    got = re.escape(json.dumps(bad))
+    with pytest.raises(DbtRunError, match=rf"performance\.{key} must be a number of seconds >= 0 .*, got {got}\."):
+        dbt_project.run("all_users", vars={"performance": {key: bad}})
+    assert sql(tenant_database, "select to_regclass('analytics.all_users')") == [(None,)]
 
 
 @pytest.mark.tenants(n=5, rows=2)
@@ -300,6 +314,50 @@ def test_materialization_builds_what_the_models_union_asks_for(tenant_database, 
     batches = sql(tenant_database, "select batches from analytics.tenant_union_runs where model = 'user_emails'")
     assert batches == [(4,)]  # the union's batch_size=1, one batch per tenant
     assert sql(tenant_database, "select to_regclass('analytics.pre_hook_ran') is not null") == [(True,)]
+
+
+@pytest.mark.tenants(n=3, rows=2)
+def test_hooks_run_once_each_in_their_place_and_transactions_stay_paired(tenant_server, tenant_database, probe_project):
+    """Pre- and post-hooks inside dbt's transaction and outside it (before_begin, after_commit) run
+    once each, in that order, on a first build and on a rebuild; and a pre-hook outside the
+    transaction (dbt commits before it) leaves no unpaired BEGIN or COMMIT in the server's log.
+    (dbt's own COMMIT before after_commit hooks, sent after the build has committed, is dbt's.)"""
+    models, project = probe_project
+    sql(tenant_database, "create schema if not exists analytics; "
+                         "create table analytics.hook_log (id serial, model text, hook text)")  # fmt: skip
+
+    def write(model: str, pre: list[str], post: list[str]) -> None:
+        def hooks(where: list[str]) -> str:
+            calls = {"in": '"{}"', "out": 'before_begin("{}")' if where is pre else 'after_commit("{}")'}
+            insert = "insert into analytics.hook_log (model, hook) values ('" + model + "', '{}')"
+            return "[" + ", ".join(calls[h].format(insert.format(h)) for h in where) + "]"
+
+        (models / f"{model}.sql").write_text(
+            f"{{{{ config(materialized='tenant_union', pre_hook={hooks(pre)}, post_hook={hooks(post)}) }}}}\n"
+            "with u as ({{ multitenant_analytics.union_tenant_tables('users', columns=['user_id']) }})\n"
+            "select u.tenant_id, u.user_id from u"
+        )
+
+    def ran(model: str) -> list[str]:
+        return [
+            h
+            for (h,) in sql(tenant_database, "select hook from analytics.hook_log where model = %s order by id", model)
+        ]
+
+    write("pre_hooked", pre=["in", "out"], post=["in"])
+    write("post_hooked", pre=[], post=["in", "out"])
+    server_log = getattr(tenant_server, "log_path", None)
+    start = server_log.stat().st_size if server_log else 0
+    project.run("pre_hooked")  # a first build
+    assert ran("pre_hooked") == ["out", "in", "in"]
+    project.run("pre_hooked")  # a rebuild: the swap
+    assert ran("pre_hooked") == ["out", "in", "in"] * 2
+    assert sql(tenant_database, "select count(*) from analytics.pre_hooked") == [(tenant_database.truth.source_rows,)]
+    if server_log:
+        text = server_log.read_text(errors="replace")[start:]
+        assert "no transaction in progress" not in text and "already a transaction in progress" not in text, text
+    project.run("post_hooked")
+    assert ran("post_hooked") == ["in", "out"]
 
 
 @pytest.mark.tenants(n=3, rows=2)
