@@ -510,3 +510,34 @@ def test_dbt_build_builds_the_table_dbt_run_builds(tenant_database, dbt_project)
     all_users_checks.rows_equal_python_truth(
         query, "analytics.all_users", spec.seed, plan_tenants(spec.names, rows=spec.rows, seed=spec.seed)
     )
+
+
+@pytest.mark.tenants(n=3, rows=3, seed=15)
+def test_columns_differing_by_case_take_the_lower_case_or_the_asked_spelling(tenant_database, dbt_project):
+    # tenant_a, the first branch of every batch, spells it "Email", the others email: the column is email.
+    sql(tenant_database, 'alter table tenant_a.users rename column email to "Email"')
+    # A column every tenant spells in mixed case keeps its spelling.
+    for tenant in ("tenant_a", "tenant_b", "tenant_c"):
+        sql(tenant_database, f"""alter table {tenant}.users add column "Nickname" text default 'n' || random()""")
+    dbt_project.run("all_users")
+    spec = tenant_database.spec
+    all_users_checks.rows_equal_python_truth(
+        lambda statement: sql(tenant_database, statement),
+        "analytics.all_users",
+        spec.seed,
+        plan_tenants(spec.names, rows=spec.rows, seed=spec.seed),
+    )
+    expected = sql(
+        tenant_database,
+        """select 'tenant_a', user_id, "Email", "Nickname" from tenant_a.users
+        union all select 'tenant_b', user_id, email, "Nickname" from tenant_b.users
+        union all select 'tenant_c', user_id, email, "Nickname" from tenant_c.users""",
+    )
+    union = compiled(dbt_project, "{{ multitenant_analytics.union_tenant_tables('users') }}")
+    actual = sql(tenant_database, f'select tenant_id, user_id, email, "Nickname" from ({union}) as u')
+    assert sorted(actual) == sorted(expected)
+    # A spelling asked for in `columns` names the column, whatever the tenants' spellings.
+    asked = "['user_id', 'EMAIL', 'Nickname']"
+    union = compiled(dbt_project, f"{{{{ multitenant_analytics.union_tenant_tables('users', columns={asked}) }}}}")
+    actual = sql(tenant_database, f'select tenant_id, user_id, "EMAIL", "Nickname" from ({union}) as u')
+    assert sorted(actual) == sorted(expected)
