@@ -361,6 +361,37 @@ def test_hooks_run_once_each_in_their_place_and_transactions_stay_paired(tenant_
 
 
 @pytest.mark.tenants(n=3, rows=2)
+def test_grants_follow_the_config_on_a_rebuild_and_on_an_incremental_run(tenant_database, probe_project):
+    """A grant taken out of the model's config is revoked, whether the next run rebuilds the table
+    (a new table: only the configured grants) or applies a delta to the one there (revoked)."""
+    import uuid
+
+    models, project = probe_project
+    roles = [f"reader_{uuid.uuid4().hex[:8]}" for _ in range(2)]  # roles are server-wide
+    sql(tenant_database, "; ".join(f"create role {r}" for r in roles))
+    try:
+
+        def build(role: str, **kw) -> set[str]:
+            (models / "granted.sql").write_text(
+                "{{ config(materialized='tenant_union', incremental_column='updated_at', unique_key='user_id',"
+                f" volatile_columns=[], grants={{'select': ['{role}']}}) }}}}\n"
+                "with u as ({{ multitenant_analytics.union_tenant_tables('users') }})\n"
+                "select u.tenant_id, u.user_id, u.updated_at from u"
+            )
+            project.run("granted", **kw)
+            grantees = "select grantee from information_schema.role_table_grants where table_name = 'granted'"
+            return {g for (g,) in sql(tenant_database, grantees)} & set(roles)
+
+        assert build(roles[0]) == {roles[0]}  # a first build
+        assert build(roles[1]) == {roles[1]}  # incremental: the grant to the first role revoked
+        assert build(roles[0], full_refresh=True) == {roles[0]}  # a rebuild
+        assert sql(tenant_database, "select incremental from analytics.tenant_union_runs where model = 'granted' "
+                   "order by finished_at") == [(False,), (True,), (False,)]  # fmt: skip
+    finally:
+        sql(tenant_database, "drop owned by " + ", ".join(roles) + "; drop role " + ", ".join(roles))
+
+
+@pytest.mark.tenants(n=3, rows=2)
 def test_a_schema_named_like_the_markers_is_just_a_tenant(tenant_database, dbt_project):
     name = "tenant_z/* tenant_union:end */"
     sql(tenant_database, q_create(name))
