@@ -195,9 +195,9 @@ class DbtProject:
 
     ``artifacts=False`` is for test suites that run dbt hundreds of times: dbt writes no
     manifest.json or run_results.json (``--no-write-json``; they cost about a third of a small run),
-    and each project and distinct ``--vars`` gets a target/ of its own in ``work_dir``, so that dbt's
-    partial parsing, which starts over whenever the vars differ from the last parse's, survives calls
-    that alternate between them.
+    and each project, distinct ``--vars`` and connection (``env`` but its secrets) gets a target/ of
+    its own in ``work_dir``, so that dbt's partial parsing, which starts over whenever the vars or
+    the connection differ from the last parse's, survives calls that alternate between them.
     """
 
     def __init__(
@@ -293,7 +293,10 @@ class DbtProject:
         target_dir = self.work_dir / "target"
         if not self.artifacts:
             cli = ["--no-write-json", *cli]
-            key = json.dumps([str(self.project_dir), merged], sort_keys=True, default=str)
+            # dbt parses in full again when the connection (its database name included) differs
+            # from the last parse's: keyed by it too, a state survives tests on two databases.
+            connection = {k: v for k, v in self.env.items() if not k.startswith("DBT_ENV_SECRET")}
+            key = json.dumps([str(self.project_dir), merged, connection], sort_keys=True, default=str)
             target_dir = target_dir / hashlib.sha1(key.encode()).hexdigest()[:12]
         env = {
             **self.env,

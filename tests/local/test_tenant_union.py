@@ -280,18 +280,32 @@ def test_seed_helper_macros(tenant_database, dbt_project):
     assert counts == {t.name: t.source_rows for t in tenant_database.truth.tenants}
 
 
-@pytest.fixture
-def probe_project(tenant_database, tmp_path):
-    """A copy of the dbt project with extra models under models/probe/ (write them, then run)."""
+@pytest.fixture(scope="module")
+def probe_copy(tmp_path_factory):
+    """One copy of the dbt project for the module's probe tests, with an empty models/probe/: one
+    folder and one dbt target/ for all of them, so dbt parses the copy in full once and afterwards
+    only the probe files a test added, changed or removed (partial parsing)."""
     import shutil
 
     from tenant_harness.runner import default_project_dir
 
-    copy = tmp_path / "project"
+    copy = tmp_path_factory.mktemp("probe") / "project"
     shutil.copytree(default_project_dir(), copy, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
     (copy / "models" / "probe").mkdir()
-    with DbtProject(env=tenant_database.dbt_env(), project_dir=copy, work_dir=tmp_path / "dbt", quiet=True) as p:
-        yield copy / "models" / "probe", p
+    return copy
+
+
+@pytest.fixture
+def probe_project(tenant_database, probe_copy):
+    """The module's copy of the dbt project with models/probe/ emptied (write models there, then run)."""
+    probe = probe_copy / "models" / "probe"
+    for model in probe.iterdir():
+        model.unlink()
+    work_dir = probe_copy.parent / "dbt"
+    with DbtProject(
+        env=tenant_database.dbt_env(), project_dir=probe_copy, work_dir=work_dir, quiet=True, artifacts=False
+    ) as p:
+        yield probe, p
 
 
 @pytest.mark.tenants(n=4, rows=3, seed=3)
