@@ -10,7 +10,7 @@ import pytest
 
 from tenant_harness.errors import DbtRunError
 from tenant_harness.runner import DbtProject
-from tenant_harness.tenants import plan_tenants
+from tenant_harness.tenants import expected_all_users, plan_tenants
 from tests.suites import all_users_checks
 
 pytestmark = pytest.mark.local
@@ -536,15 +536,25 @@ def test_a_tenant_union_model_must_call_the_union_once(tenant_database, probe_pr
 
 
 @pytest.mark.tenants(n=4, rows=3, seed=6)
-def test_the_plain_union_keeps_a_tenants_identical_rows(tenant_database, dbt_project):
-    # Outside a tenant_union build (a view or table model, dbt compile) the union is plain SQL nested in
-    # groups of batch_size tenants; a table without a key may hold the same row twice, and the union
-    # keeps both (UNION ALL, no DISTINCT). test_duplicates.py checks the same in a tenant_union build.
-    sql(tenant_database, "alter table tenant_b.users drop constraint users_pkey")
-    sql(tenant_database, "insert into tenant_b.users select * from tenant_b.users order by user_id limit 1")
-    expected = {t.name: t.source_rows + (t.name == "tenant_b") for t in tenant_database.truth.tenants}
+def test_a_tenants_identical_rows_are_all_kept(tenant_database, dbt_project):
+    # A table without a key may hold the same row twice, and the union keeps both (UNION ALL, no DISTINCT)
+    # in every branch of a batch, first or not, whichever way the batch is rendered: with batches of two,
+    # tenant_d's extra column gives the second batch two column layouts, rendered tenant by tenant.
+    spec = tenant_database.spec
+    kept = expected_all_users(spec.seed, plan_tenants(spec.names, rows=spec.rows, seed=spec.seed))
+    truth = tenant_database.truth
+    for name in (t.name for t in truth.tenants):
+        user_id = next(row[1] for row in kept if row[0] == name)  # a row all_users keeps
+        sql(tenant_database, f"alter table {name}.users drop constraint users_pkey")
+        sql(tenant_database, f"insert into {name}.users select * from {name}.users where user_id = %s", user_id)
+    sql(tenant_database, "alter table tenant_d.users add column nickname text")
+    # Outside a tenant_union build (a view or table model, dbt compile) the union is plain SQL.
     union = compiled(dbt_project, "{{ multitenant_analytics.union_tenant_tables('users', batch_size=2) }}")
-    assert dict(sql(tenant_database, f"select tenant_id, count(*) from ({union}) as u group by 1")) == expected
+    counts = dict(sql(tenant_database, f"select tenant_id, count(*) from ({union}) as u group by 1"))
+    assert counts == {t.name: t.source_rows + 1 for t in truth.tenants}
+    dbt_project.run("all_users", vars={"tenant_processing": {"batch_size": 2}})
+    counts = dict(sql(tenant_database, "select tenant_id, count(*) from analytics.all_users group by 1"))
+    assert counts == {name: rows + 1 for name, rows in truth.kept_by_tenant.items()}
 
 
 @pytest.mark.tenants(n=3, rows=3, seed=8)
