@@ -263,6 +263,10 @@ def test_inherited_and_partitioned_tenant_tables_give_each_tenant_its_own_rows(t
             "create table tenant_c.users (like tenant_c.users_old) partition by list (account_status); "
             "create table tenant_c.users_all partition of tenant_c.users default; "
             "insert into tenant_c.users select * from tenant_c.users_old; drop table tenant_c.users_old")  # fmt: skip
+    # Another of tenant_c's tables has a child: that does not make its users a table to read with ONLY.
+    run_sql(
+        conninfo, "create table tenant_c.events (x int); create table tenant_c.events_1 () inherits (tenant_c.events)"
+    )
     both = run_sql(conninfo, "select count(*) from tenant_a.users")[0][0]
     assert both == 2 * run_sql(conninfo, "select count(*) from only tenant_a.users")[0][0]  # the trap is set
     dbt_project.run("all_users")
