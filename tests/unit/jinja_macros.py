@@ -1,7 +1,8 @@
 """Load the dbt project's pure macros with plain Jinja, so their logic is tested without dbt or a
-database. Provides what those macros use of dbt's context: return(), exceptions, adapter.dispatch
-(to ``adapter_type``'s variant, else the default), modules, var() (always its default), the project
-namespace, and do/loopcontrols."""
+database. Provides what those macros use of dbt's context: return(), exceptions (warn() collects
+into ``Macros.warnings``), adapter.dispatch (to ``adapter_type``'s variant, else the default), modules,
+var() (always its default), the project namespace, do/loopcontrols, and any ``context`` given
+(``target=...``)."""
 
 from __future__ import annotations
 
@@ -36,8 +37,9 @@ def _raise_compiler_error(message):
 class Macros:
     """The macros of the given files, callable as Python functions: ``Macros("x.sql").name(...)``."""
 
-    def __init__(self, *files: str, adapter_type: str = "postgres"):
+    def __init__(self, *files: str, adapter_type: str = "postgres", **context):
         env = jinja2.Environment(extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"])
+        self.warnings: list[str] = []
 
         def dispatch(name, package):
             """dbt's order: the adapter's own variant, else the default."""
@@ -48,11 +50,12 @@ class Macros:
         env.globals.update(
             {
                 "return": _return,
-                "exceptions": SimpleNamespace(raise_compiler_error=_raise_compiler_error),
+                "exceptions": SimpleNamespace(raise_compiler_error=_raise_compiler_error, warn=self.warnings.append),
                 "adapter": SimpleNamespace(dispatch=dispatch),
                 "modules": SimpleNamespace(re=re, datetime=datetime),
                 "var": lambda name, default=None: default,  # the project's defaults
                 "multitenant_analytics": namespace,
+                **context,
             }
         )
         for file in files:

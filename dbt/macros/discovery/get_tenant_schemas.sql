@@ -27,7 +27,7 @@
     {%- set reserved = multitenant_analytics._non_tenant_schemas() -%}
     {%- set tenants = [] -%}
     {%- for name in found.keys() | sort(case_sensitive=true) -%}
-        {%- if name[:3] | lower != 'pg_' and name not in reserved and (listed is none or name in listed) -%}
+        {%- if name[:3] != 'pg_' and name not in reserved and (listed is none or name in listed) -%}
             {%- do tenants.append(found[name]) -%}
         {%- endif -%}
     {%- endfor -%}
@@ -49,7 +49,8 @@
 {% macro _non_tenant_schemas() %}
     {#- Schemas that are never tenants whatever the pattern: information_schema, the harness's truth,
         and every schema this project builds into (the target schema, custom schemas, test audit).
-        pg_* names are left out by get_tenant_schemas: PostgreSQL reserves the prefix for itself. -#}
+        pg_* names are left out by get_tenant_schemas: PostgreSQL reserves the prefix (in lower case:
+        "PG_x" is a schema like any other) for itself. -#}
     {%- set out = {'information_schema': true, 'harness_truth': true} -%}
     {%- for s in [target.schema, target.schema ~ '_dbt_test__audit'] -%}
         {%- do out.update({s: true, s | lower: true}) -%}
@@ -103,7 +104,7 @@
         gives some tenants other columns (to compile type widening offline). -#}
     {%- set columns_json = (offline.get('columns') or []) | tojson -%}
     {%- set own = offline.get('columns_by_tenant') or {} -%}
-    {%- set rx = modules.re.compile(multitenant_analytics._glob_regex(pattern or var('tenant_schema_pattern', 'tenant_*')), modules.re.IGNORECASE + modules.re.DOTALL) -%}
+    {%- set rx = modules.re.compile(multitenant_analytics._glob_regex(pattern), modules.re.IGNORECASE + modules.re.DOTALL) -%}
     {%- set tenants = [] -%}
     {%- for name in offline.get('names') or [] if rx.fullmatch(name) -%}
         {%- set columns = (own[name] | tojson) if name in own else columns_json -%}
