@@ -14,10 +14,18 @@ the snapshot (``git checkout`` and ``git clean -dfx``: the mutated file, and any
 the copy), every module imported during the session is forgotten (a test module that read a macro
 when imported reads the next mutant's), and the environment and working directory are restored.
 The parent enforces the timeout by ending the worker's process group and starting another.
+
+What a session costs beyond its tests is cut where the result cannot change: pytest's assertion
+rewriting of a test module is kept in memory by the module's path and bytes (the same bytes give the
+same code; without a bytecode cache, as under PYTHONDONTWRITEBYTECODE or in a copy that ``git clean``
+empties, it was most of each session's collection), and what the worker imported before its first
+session is frozen out of the garbage collector's sight (``gc.freeze``: pytest collects garbage
+several times at the end of a session, each pass walking dbt's and pytest's whole heap).
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -31,6 +39,23 @@ def _reset(copy: Path) -> None:
         subprocess.run(["git", "-C", str(copy), *args], check=True, capture_output=True)
 
 
+def _remember_rewritten_tests() -> None:
+    """Keep pytest's rewritten code of each test module by (path, bytes, the one ini option the
+    rewriting reads): a module whose bytes changed is rewritten again."""
+    from _pytest.assertion import rewrite
+
+    rewrite_test = rewrite._rewrite_test
+    done: dict[tuple, tuple] = {}
+
+    def remembered(fn, config):
+        key = (str(fn), fn.read_bytes(), bool(config.getini("enable_assertion_pass_hook")) if config else False)
+        if key not in done:
+            done[key] = rewrite_test(fn, config)
+        return done[key]
+
+    rewrite._rewrite_test = remembered
+
+
 def main(args: list[str]) -> int:
     import pytest
 
@@ -42,6 +67,9 @@ def main(args: list[str]) -> int:
         import hypothesis  # noqa: F401
     except ImportError:
         pass
+    _remember_rewritten_tests()
+    gc.collect()
+    gc.freeze()
     copy = Path.cwd()
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
     option = "-p tenant_harness.mutate.pytest_order"

@@ -77,3 +77,36 @@ def test_a_worker_that_dies_is_an_error_never_a_kill(tmp_path):
     mutants = _run(tmp_path, DIES_ON_A_MUTANT)
     assert len(mutants) >= 3
     assert [(m["status"], m["detail"]) for m in mutants] == [("error", "the mutation worker died")] * len(mutants)
+
+
+REWRITES_BY_BYTES = """
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tenant_harness.mutate.worker import _remember_rewritten_tests
+
+_remember_rewritten_tests()
+test = Path(sys.argv[1]) / "test_x.py"
+codes = []
+for body in ("assert 1 == 1", "assert 1 == 2", "assert 1 == 1", "assert 1 == 2"):
+    test.write_text("def test_x():\\n    " + body + "\\n")
+    for name in [m for m in sys.modules if m == "test_x"]:
+        del sys.modules[name]
+    codes.append(int(pytest.main(["-q", "-p", "no:cacheprovider", str(test)])))
+print(codes)
+"""
+
+
+def test_a_worker_rewrites_a_test_module_again_when_its_bytes_change(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "script.py"
+    script.write_text(REWRITES_BY_BYTES)
+    (tmp_path / "t").mkdir()
+    out = subprocess.run([sys.executable, str(script), str(tmp_path / "t")], capture_output=True, text=True,
+                         cwd=tmp_path / "t", env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})  # fmt: skip
+    assert out.stdout.strip().splitlines()[-1] == "[0, 1, 0, 1]", out.stdout + out.stderr
