@@ -21,6 +21,15 @@ same code; without a bytecode cache, as under PYTHONDONTWRITEBYTECODE or in a co
 empties, it was most of each session's collection), and what the worker imported before its first
 session is frozen out of the garbage collector's sight (``gc.freeze``: pytest collects garbage
 several times at the end of a session, each pass walking dbt's and pytest's whole heap).
+
+**One PostgreSQL server per worker.** The harness's ``tenant_server`` fixture starts an embedded
+server per session (initdb and a start: 2-9 s on a busy machine). In a worker the first session's
+embedded server is kept for the next ones (:class:`SharedServer`): the fixture gets the same
+:class:`~tenant_harness.server.EmbeddedServer` object (its ``stop`` is a no-op), and after each
+session every database and role the session left is dropped, then the server's state (databases,
+roles, the ``postgres`` and ``template1`` databases' catalogs, settings) is compared with the state
+it had when it started. Anything else left behind, or a server that no longer answers, and the
+server is stopped: the next session starts a new one. A DSN or another backend is passed through.
 """
 
 from __future__ import annotations
@@ -31,6 +40,119 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+# Everything a session can leave in a cluster that a drop of its databases and roles does not remove.
+_DATABASE_STATE = """
+select md5(coalesce(string_agg(x, ',' order by x), '')) from (
+    select concat('c', oid, ':', relkind, relrowsecurity, relacl) from pg_class
+    union all select concat('p', oid, ':', proacl) from pg_proc
+    union all select concat('n', oid, ':', nspacl) from pg_namespace
+    union all select concat('t', oid) from pg_type
+    union all select concat('e', oid) from pg_extension
+    union all select concat('d', oid) from pg_default_acl
+    union all select concat('g', oid) from pg_event_trigger
+    union all select concat('o', oid) from pg_operator
+) s(x)
+"""
+_CLUSTER_STATE = """
+select md5(concat_ws('|',
+    (select string_agg(concat(datname, ':', datistemplate, datallowconn, datconnlimit, datacl), ','
+                       order by datname) from pg_database),
+    (select string_agg(concat(rolname, ':', rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin,
+                              rolbypassrls, rolconnlimit), ',' order by rolname) from pg_roles),
+    (select string_agg(concat(roleid, ':', member), ',' order by roleid, member) from pg_auth_members),
+    (select string_agg(concat(setdatabase, ':', setrole, ':', setconfig), ',' order by setdatabase, setrole)
+     from pg_db_role_setting),
+    (select string_agg(spcname, ',' order by spcname) from pg_tablespace),
+    (select string_agg(concat(objoid, ':', description), ',' order by objoid) from pg_shdescription),
+    (select string_agg(concat(name, '=', setting), ',' order by name) from pg_settings where source <> 'session')
+))
+"""
+
+
+class SharedServer:
+    """The embedded server this worker's sessions share (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.server = None
+        self._state: str | None = None
+        self._databases: set[str] = set()
+        self._roles: set[str] = set()
+
+    def install(self) -> None:
+        """Hand :meth:`get` to the harness's ``tenant_server`` fixture for the default backend."""
+        from tenant_harness import plugin
+
+        start_server = plugin.start_server
+
+        def shared_start_server(*, backend: str = "embedded", dsn: str | None = None, detached: bool = False):
+            if dsn or backend != "embedded" or detached:
+                return start_server(backend=backend, dsn=dsn, detached=detached)
+            return self.get()
+
+        plugin.start_server = shared_start_server
+
+    def get(self):
+        if self.server is None:
+            from tenant_harness.server import EmbeddedServer
+
+            server = EmbeddedServer().start()
+            server.stop = _kept  # the fixture's stop; the worker stops it (stop_for_good)
+            self.server = server
+            with self._connect("postgres") as conn:
+                self._databases = {r[0] for r in conn.execute("select datname from pg_database")}
+                self._roles = {r[0] for r in conn.execute("select rolname from pg_roles")}
+            self._state = self._snapshot()
+        return self.server
+
+    def _connect(self, dbname: str):
+        import psycopg
+
+        return psycopg.connect(self.server.endpoint.conninfo(dbname), autocommit=True, connect_timeout=10)
+
+    def _snapshot(self) -> str:
+        parts = []
+        with self._connect("postgres") as conn:
+            parts.append(conn.execute(_CLUSTER_STATE).fetchone()[0])
+            parts.append(conn.execute(_DATABASE_STATE).fetchone()[0])
+        with self._connect("template1") as conn:
+            parts.append(conn.execute(_DATABASE_STATE).fetchone()[0])
+        return "/".join(parts)
+
+    def reset(self) -> None:
+        """Drop what the session left; a server that is not back to its first state goes."""
+        if self.server is None:
+            return
+        try:
+            from psycopg import sql
+
+            with self._connect("postgres") as conn:
+                for (name,) in conn.execute("select datname from pg_database").fetchall():
+                    if name not in self._databases:
+                        conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
+                roles = [r for (r,) in conn.execute("select rolname from pg_roles").fetchall() if r not in self._roles]
+            for dbname in ("postgres", "template1"):
+                with self._connect(dbname) as conn:
+                    for role in roles:
+                        conn.execute(sql.SQL("drop owned by {}").format(sql.Identifier(role)))
+            with self._connect("postgres") as conn:
+                for role in roles:
+                    conn.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))
+            clean = self._snapshot() == self._state
+        except Exception as exc:  # a server that died or refuses: a new one for the next session
+            print(f"tenant-harness mutate worker: a new server for the next session ({exc})", file=sys.stderr)
+            clean = False
+        if not clean:
+            self.stop_for_good()
+
+    def stop_for_good(self) -> None:
+        if self.server is not None:
+            server, self.server = self.server, None
+            type(server).stop(server)
+
+
+def _kept() -> None:
+    """The shared server's ``stop`` in the sessions: it outlives them."""
 
 
 def _reset(copy: Path) -> None:
@@ -68,6 +190,8 @@ def main(args: list[str]) -> int:
     except ImportError:
         pass
     _remember_rewritten_tests()
+    shared = SharedServer()
+    shared.install()
     gc.collect()
     gc.freeze()
     copy = Path.cwd()
@@ -103,8 +227,10 @@ def main(args: list[str]) -> int:
         os.environ.clear()
         os.environ.update(environ)
         os.chdir(copy)
+        shared.reset()
         _reset(copy)
         answers.write(json.dumps({"rc": rc}) + "\n")
+    shared.stop_for_good()
     return 0
 
 

@@ -110,3 +110,67 @@ def test_a_worker_rewrites_a_test_module_again_when_its_bytes_change(tmp_path):
     out = subprocess.run([sys.executable, str(script), str(tmp_path / "t")], capture_output=True, text=True,
                          cwd=tmp_path / "t", env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})  # fmt: skip
     assert out.stdout.strip().splitlines()[-1] == "[0, 1, 0, 1]", out.stdout + out.stderr
+
+
+def test_the_shared_server_is_kept_only_when_a_session_left_nothing_behind():
+    import psycopg
+
+    from tenant_harness.mutate.worker import SharedServer
+    from tenant_harness.templates import create_database
+
+    shared = SharedServer()
+    try:
+        server = shared.get()
+        server.stop()  # the fixture's stop: the server outlives the session
+        assert shared.get() is server
+        # What a session leaves that a drop removes: its databases, its roles and what they own.
+        create_database(server.endpoint, "left_by_a_session")
+        with psycopg.connect(server.conninfo(), autocommit=True) as conn:
+            conn.execute("create role analyst login")
+            conn.execute("grant connect on database template1 to analyst")
+        shared.reset()
+        assert shared.get() is server
+        with psycopg.connect(server.conninfo(), autocommit=True) as conn:
+            assert conn.execute("select count(*) from pg_database where datname = 'left_by_a_session'").fetchone() == (
+                0,
+            )
+            assert conn.execute("select count(*) from pg_roles where rolname = 'analyst'").fetchone() == (0,)
+            # What a drop does not remove: a table in the postgres database. The server goes.
+            conn.execute("create table leftover (x int)")
+        shared.reset()
+        assert shared.server is None
+        fresh = shared.get()
+        assert fresh is not server
+        with psycopg.connect(fresh.conninfo(), autocommit=True) as conn:
+            assert conn.execute("select to_regclass('leftover')").fetchone() == (None,)
+    finally:
+        shared.stop_for_good()
+
+
+# Reads the macro (so every mutant runs it), never fails on one, and leaves a database and a role of
+# fixed names on the session's server: a mutant that saw them would fail ("already exists").
+LEAVES_A_DATABASE_AND_A_ROLE = """
+import os
+from pathlib import Path
+
+import psycopg
+
+
+def test_leaves_state(tenant_server):
+    assert "in_range" in (Path(os.environ["TENANT_HARNESS_PROJECT_DIR"]) / "macros" / "m.sql").read_text()
+    with open({servers!r}, "a") as f:
+        f.write(f"{{tenant_server.pid}}\\n")
+    with psycopg.connect(tenant_server.conninfo(), autocommit=True) as conn:
+        conn.execute("create database left_behind")
+        conn.execute("create role analyst login")
+"""
+
+
+def test_a_workers_mutants_share_its_server_and_none_sees_what_the_one_before_left(tmp_path):
+    servers = tmp_path / "servers"
+    mutants = _run(tmp_path, LEAVES_A_DATABASE_AND_A_ROLE.format(servers=str(servers)))
+    assert len(mutants) >= 3
+    assert [(m["status"], m["detail"]) for m in mutants] == [("survived", "")] * len(mutants)
+    control, *in_worker = servers.read_text().split()
+    assert len(in_worker) == len(mutants)
+    assert len(set(in_worker)) == 1  # one server for the worker's sessions
