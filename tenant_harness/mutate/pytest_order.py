@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,7 @@ _files: dict[str, str] = {}
 _plan: dict = {}
 _modules: set[str] = set()
 _recorder: list[reach.Recorder] = []
+_children: list[Path] = []  # where the processes the tests start write their records
 OPTION = "-p tenant_harness.mutate.pytest_order"
 
 
@@ -50,6 +52,11 @@ def pytest_configure(config) -> None:
         recorder = reach.Recorder(Path(project), reach.project_package(Path(project)))
         recorder.install()
         _recorder.append(recorder)
+        # The Python processes the tests start record what they reach too (reach.py); in the
+        # session's temporary folder (TMPDIR: next to the copy in a mutation run).
+        followed = Path(tempfile.mkdtemp(prefix="tenant-mutate-reach-"))
+        _children.append(followed / "records")
+        recorder.follow_children(followed / "records", followed / "site")
 
 
 def _file(nodeid: str) -> str:
@@ -109,10 +116,14 @@ def _reaching(module: str | None):
         return
     recorder = _recorder[0]
     saved, recorder.module = recorder.module, module
+    if reach.CHILD_MODULE in os.environ:  # what a process started now is tagged with
+        os.environ[reach.CHILD_MODULE] = module
     try:
         yield
     finally:
         recorder.module = saved
+        if reach.CHILD_MODULE in os.environ:
+            os.environ[reach.CHILD_MODULE] = saved
 
 
 def pytest_collectreport(report) -> None:
@@ -132,5 +143,5 @@ def pytest_sessionfinish(session, exitstatus) -> None:
         result = {"durations": _durations, "first_failure": _first_failure[0] if _first_failure else None,
                   "modules": sorted(_modules)}  # fmt: skip
         if _recorder:
-            result.update(_recorder[0].result())
+            result.update(_recorder[0].result(_children[0] if _children else None))
         Path(out).write_text(json.dumps(result))

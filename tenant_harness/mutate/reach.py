@@ -15,8 +15,18 @@ import reached of the dbt project:
                      macro dbt rendered while parsing (``execute`` false) in any test, because which
                      test pays for a parse depends on partial parsing and on the order tests run in
 ``*``                the module started a process that may read the project (anything but
-                     :data:`SAFE_PROGRAMS`: ``tenant-harness``, ``dbt``, ``python``, a shell): what
-                     that process reaches is unknown, so the module reaches everything
+                     :data:`SAFE_PROGRAMS`) and that process was not followed: the module reaches
+                     everything
+
+**Processes are followed** when they are Python: in the control run every Python process a test
+starts (``tenant-harness``, ``dbt``, ``python -m pytest``, ``python -c``) records what it reaches the
+same way, through a ``sitecustomize`` on ``PYTHONPATH`` (:func:`child_sitecustomize`), into a file
+of its own (:data:`CHILD_DIR`), tagged with the token of the process that started it and the test
+module that was running; its own children likewise. A start counts as followed only when the
+environment it passes carries those variables unchanged, and only when the record of every process
+in its tree is there at the end of the session (a process that was killed, that ``exec``-ed, ran with
+``python -I``/``-E``/``-S``, or is not Python writes none): otherwise the module reaches everything,
+as before. A followed process's reach is its module's.
 
 Session- and package-scoped fixtures, conftest files and anything outside a module's collection and
 its tests record under the empty module name, which every module shares.
@@ -33,11 +43,14 @@ module leaves behind for another one (a session-scoped database a later module r
 
 from __future__ import annotations
 
+import atexit
+import json
 import os
 import re
 import shutil
 import sys
 import threading
+import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -56,6 +69,12 @@ _BLOCK = re.compile(
 )
 _ADAPTER = re.compile(r"""(?:adapter\s*=\s*)?['"]?(\w+)['"]?""")
 _COPYFILE = shutil.copyfile.__code__
+# Set in the control's test process for the Python processes it starts (see the module docstring).
+CHILD_DIR = "TENANT_HARNESS_MUTATE_REACH_DIR"  # where each followed process writes its record
+CHILD_PROJECT = "TENANT_HARNESS_MUTATE_REACH_PROJECT"  # the project dir the records are relative to
+CHILD_PARENT = "TENANT_HARNESS_MUTATE_REACH_PARENT"  # the token of the process that started this one
+CHILD_MODULE = "TENANT_HARNESS_MUTATE_REACH_MODULE"  # the test module running when it was started
+_SPAWN_EVENTS = {"subprocess.Popen": 3, "os.posix_spawn": 2, "os.exec": 2, "os.spawn": 3}  # event -> env arg
 
 
 def enclosing_macro(source: str, offset: int) -> str | None:
@@ -112,7 +131,7 @@ class Recorder:
     process starts) and into dbt's macro calls, neither of which can be undone, so the process must
     not outlive the session."""
 
-    def __init__(self, project_dir: Path, package: str | None):
+    def __init__(self, project_dir: Path, package: str | None, *, token: str | None = None):
         self.project_dir = project_dir.resolve()
         self.prefix = str(self.project_dir) + os.sep
         self.package = package
@@ -121,6 +140,12 @@ class Recorder:
         self.parse: set[str] = set()
         self.spawned: dict[str, set[str]] = {}  # module -> programs started that made it reach everything
         self.copies: dict[str, str] = {}  # a copy's absolute path -> the project file it copies
+        self.token = token or uuid.uuid4().hex
+        self.children: dict[str, int] = {}  # module -> processes started that will write a record
+        self.programs: dict[str, set[str]] = {}  # module -> the programs of those processes
+        self.origins: dict[str, str] = {}  # a copied .sql file outside the project -> the file it copies
+        self.opened: set[str] = set()  # .sql files outside the project opened (as their origins)
+        self.started_by, self.started_in = "", GLOBAL  # a followed process: its parent's token and module
         self._exists: dict[str, bool] = {}
         self._in_dbt = 0
         self._lock = threading.Lock()
@@ -129,8 +154,15 @@ class Recorder:
         with self._lock:
             self.reach.setdefault(self.module, set()).add(key)
 
-    def install(self) -> None:
+    def install(self, *, lazily: bool = False) -> None:
+        """Hook into audit events, and into dbt (``lazily``: when something imports it)."""
         sys.addaudithook(self._audit)
+        if lazily and "dbt.cli.main" not in sys.modules:
+            sys.meta_path.insert(0, _AfterImport("dbt.cli.main", self._hook_dbt))
+            return
+        self._hook_dbt()
+
+    def _hook_dbt(self) -> None:
         try:
             from dbt.cli.main import dbtRunner
             from dbt_common.clients.jinja import BaseMacroGenerator
@@ -189,44 +221,211 @@ class Recorder:
         if event == "open":
             if self._in_dbt or isinstance(args[0], int):
                 return  # dbt reads every file when it parses: what it renders is recorded instead
-            rel = self._project_file(os.path.abspath(os.fsdecode(args[0])))
+            path = os.path.abspath(os.fsdecode(args[0]))
+            rel = self._project_file(path)
             if rel is None:
+                if path.endswith(".sql") and not self._copying():
+                    # Maybe a copy the process that started this one made: it maps it (merge).
+                    with self._lock:
+                        self.opened.add(self.origins.get(path, path))
                 return
-            # shutil.copyfile opening its source and its destination: a copy, not a read (the copy
-            # was recorded at the shutil.copyfile event, and reaches the file when it is read).
-            frame = sys._getframe(1)
-            for _ in range(3):
-                if frame is None:
-                    break
-                if frame.f_code is _COPYFILE:
-                    return
-                frame = frame.f_back
-            self.add(rel)
+            if not self._copying():
+                self.add(rel)
         elif event == "shutil.copyfile":  # in dbt too: `dbt deps` copying the project as a package
-            rel = self._project_file(os.path.abspath(os.fsdecode(args[0])))
-            if rel is not None:
-                dest = os.path.abspath(os.fsdecode(args[1]))
-                with self._lock:
+            src = os.path.abspath(os.fsdecode(args[0]))
+            dest = os.path.abspath(os.fsdecode(args[1]))
+            rel = self._project_file(src)
+            with self._lock:
+                if rel is not None:
                     self.copies[dest] = rel
-        elif event in ("subprocess.Popen", "os.posix_spawn", "os.exec", "os.spawn", "os.system"):
+                elif src.endswith(".sql"):
+                    self.origins[dest] = self.origins.get(src, src)
+        elif event in _SPAWN_EVENTS or event == "os.system":
+            if event == "os.posix_spawn" and sys._getframe(1).f_globals.get("__name__") == "subprocess":
+                return  # subprocess.Popen's own way to start: its event was the one that counts
             program = args[1] if event == "os.spawn" else args[0]
             if event == "subprocess.Popen" and not program:
                 argv = args[1]
                 program = argv if isinstance(argv, (str, bytes)) else (argv[0] if argv else "")
             name = os.path.basename(os.fsdecode(program)).split()[0] if program else "?"
-            if event == "os.system" or name not in SAFE_PROGRAMS:
-                self.add(EVERYTHING)
-                with self._lock:
-                    self.spawned.setdefault(self.module, set()).add(name if event != "os.system" else "os.system")
+            if event != "os.system" and name in SAFE_PROGRAMS:
+                return
+            env = args[_SPAWN_EVENTS[event]] if event in ("subprocess.Popen", "os.posix_spawn", "os.spawn") else None
+            env = os.environ if env is None else env
+            with self._lock:
+                if event in ("subprocess.Popen", "os.posix_spawn", "os.spawn") and self._follows(env):
+                    # Followed: its record (and its children's) decides; see result().
+                    self.children[self.module] = self.children.get(self.module, 0) + 1
+                    self.programs.setdefault(self.module, set()).add(name)
+                    return
+                self.reach.setdefault(self.module, set()).add(EVERYTHING)
+                self.spawned.setdefault(self.module, set()).add(name if event != "os.system" else "os.system")
 
-    def result(self) -> dict:
-        """JSON-ready: {"reach": {module: [keys]}, "parse": [keys], "spawned": {module: [programs]}}."""
+    def _copying(self) -> bool:
+        """Whether the open being audited is shutil.copyfile's: a copy, not a read (the copy was
+        recorded at the shutil.copyfile event, and reaches the file when it is read)."""
+        frame = sys._getframe(2)
+        for _ in range(3):
+            if frame is None:
+                return False
+            if frame.f_code is _COPYFILE:
+                return True
+            frame = frame.f_back
+        return False
+
+    def _follows(self, env) -> bool:
+        """Whether a process started with ``env`` will record its reach for this one's module."""
+        try:
+            get = env.get
+            return (get(CHILD_PARENT) == self.token and get(CHILD_MODULE) == self.module
+                    and bool(get(CHILD_DIR)) and get(CHILD_PROJECT) == str(self.project_dir))  # fmt: skip
+        except Exception:  # an env of another shape (bytes keys, a list): not followed
+            return False
+
+    def follow_children(self, directory: Path, site: Path) -> None:
+        """Make the Python processes this one starts record their reach (module docstring): the
+        variables, and ``site`` (holding :func:`child_sitecustomize`) first on PYTHONPATH."""
+        directory.mkdir(parents=True, exist_ok=True)
+        site.mkdir(parents=True, exist_ok=True)
+        (site / "sitecustomize.py").write_text(child_sitecustomize())
+        os.environ[CHILD_DIR] = str(directory)
+        os.environ[CHILD_PROJECT] = str(self.project_dir)
+        os.environ[CHILD_PARENT] = self.token
+        os.environ[CHILD_MODULE] = self.module
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+
+    def record(self) -> dict:
+        """What a followed process writes: its own reach (every module's, as one), its copies'
+        origins and the files outside the project it opened, and how many processes it started
+        that will write a record of their own."""
         with self._lock:
+            keys = set().union(*self.reach.values()) if self.reach else set()
+            return {"token": self.token, "parent": self.started_by, "module": self.started_in, "keys": sorted(keys),
+                    "parse": sorted(self.parse), "opened": sorted(self.opened),
+                    "children": sum(self.children.values())}  # fmt: skip
+
+    def result(self, children: Path | None = None) -> dict:
+        """JSON-ready: {"reach": {module: [keys]}, "parse": [keys], "spawned": {module: [programs]}},
+        with the records of the followed processes in ``children`` merged in."""
+        records: dict[str, list[dict]] = {}
+        for path in sorted(children.glob("*.json")) if children and children.is_dir() else ():
+            try:
+                record = json.loads(path.read_text())
+                records.setdefault(record["parent"], []).append(record)
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # a record cut short: its process's start is not followed (below)
+        with self._lock:
+            reach = {m: set(k) for m, k in self.reach.items()}
+            parse = set(self.parse)
+            spawned = {m: set(p) for m, p in self.spawned.items()}
+            for module, count in self.children.items():
+                mine = [r for r in records.get(self.token, ()) if r.get("module") == module]
+                keys = self._tree(records, mine, count, parse)
+                if keys is None:
+                    keys = {EVERYTHING}
+                    spawned.setdefault(module, set()).update(self.programs.get(module, ()))
+                reach.setdefault(module, set()).update(keys)
             return {
-                "reach": {m: sorted(k) for m, k in sorted(self.reach.items())},
-                "parse": sorted(self.parse),
-                "spawned": {m: sorted(p) for m, p in sorted(self.spawned.items())},
+                "reach": {m: sorted(k) for m, k in sorted(reach.items())},
+                "parse": sorted(parse),
+                "spawned": {m: sorted(p) for m, p in sorted(spawned.items())},
             }
+
+    def _tree(self, records: dict, mine: list[dict], count: int, parse: set[str]) -> set[str] | None:
+        """The keys the followed processes ``mine`` (and theirs) reached; None when fewer than
+        ``count`` records are there, at any level."""
+        if len(mine) < count:
+            return None
+        keys: set[str] = set()
+        for record in mine:
+            below = self._tree(records, records.get(record["token"], []), int(record.get("children", 0)), parse)
+            if below is None:
+                return None
+            keys |= below | set(record.get("keys", ()))
+            parse.update(record.get("parse", ()))
+            for path in record.get("opened", ()):
+                rel = self._project_file(path)
+                if rel is not None:
+                    keys.add(rel)
+        return keys
+
+
+class _AfterImport:
+    """A meta path finder that runs ``then`` once ``name`` has been imported (and is then inert)."""
+
+    def __init__(self, name: str, then):
+        self.name, self.then, self.done = name, then, False
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.name or self.done:
+            return None
+        self.done = True
+        import importlib.util
+
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return None
+        loader, then = spec.loader, self.then
+
+        class _Loader:
+            def create_module(self, spec):
+                return loader.create_module(spec)
+
+            def exec_module(self, module):
+                loader.exec_module(module)
+                then()
+
+        spec.loader = _Loader()
+        return spec
+
+
+def record_child() -> None:
+    """In a Python process started by a test of the control run (CHILD_* variables set, by
+    :func:`child_sitecustomize`): record what it reaches, and write it when it exits."""
+    directory, project = os.environ.get(CHILD_DIR), os.environ.get(CHILD_PROJECT)
+    if not directory or not project or os.environ.get("TENANT_HARNESS_MUTATE_PLAN"):
+        return  # not started by a recording session, or the session's own process
+    recorder = Recorder(Path(project), project_package(Path(project)))
+    recorder.started_by = os.environ.get(CHILD_PARENT, "")
+    recorder.started_in = os.environ.get(CHILD_MODULE, GLOBAL)
+    os.environ[CHILD_PARENT] = recorder.token
+    os.environ[CHILD_MODULE] = GLOBAL  # a followed process has one module: its own
+    recorder.install(lazily=True)
+
+    def write() -> None:
+        out = Path(directory) / f"{recorder.token}.json"
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(recorder.record()))
+        tmp.replace(out)  # whole or not at all
+
+    atexit.register(write)
+
+
+def child_sitecustomize() -> str:
+    """The ``sitecustomize.py`` that makes a Python process record its reach (:func:`record_child`),
+    loading this file by its path (the process may be in another virtualenv), then the
+    ``sitecustomize`` it would have imported otherwise."""
+    return f"""import importlib.util as _u, os as _os, sys as _sys
+try:
+    _spec = _u.spec_from_file_location("_tenant_harness_mutate_reach", {os.path.abspath(__file__)!r})
+    _m = _u.module_from_spec(_spec)
+    _spec.loader.exec_module(_m)
+    _m.record_child()
+except Exception:
+    pass  # then this process writes no record: its start is not followed
+_here = _os.path.dirname(_os.path.abspath(__file__))
+_at = [i for i, p in enumerate(_sys.path) if p and _os.path.abspath(p) == _here]
+for _i in reversed(_at):
+    del _sys.path[_i]
+del _sys.modules["sitecustomize"]
+try:
+    import sitecustomize  # noqa: F401  (the one this process would have imported)
+except ImportError:
+    pass
+finally:
+    for _i in _at:
+        _sys.path.insert(_i, _here)
+"""
 
 
 def project_package(project_dir: Path) -> str | None:

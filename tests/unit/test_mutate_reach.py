@@ -139,13 +139,15 @@ def test_a_mutant_runs_only_the_test_files_that_reach_it(tmp_path):
     assert ran.read_text().count("ran") == 1 + len(mutants)
 
 
+# A shell may read anything, and is not followed (not Python); nor is `python -I` (no sitecustomize).
 STARTS_A_PROCESS = """
 import subprocess
 import sys
 
 
 def test_a_process():
-    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    subprocess.run(["sh", "-c", "true"], check=True)
+    subprocess.run([sys.executable, "-I", "-c", "pass"], check=True)
 """
 
 
@@ -214,3 +216,43 @@ def test_a_macro_rendered_from_a_renamed_copy_of_the_project_counts(tmp_path):
     render("renamed_copy", "macros/m.sql", "at_least_too")  # a path of the project's: may be a copy of it
     render("dbt", "macros/adapters/columns.sql", "get_columns")  # dbt's own: not a project file
     assert recorder.result()["reach"] == {"": ["macros/m.sql::at_least", "macros/m.sql::at_least_too"]}
+
+
+# A Python process the test starts reads the macro (as a `tenant-harness` or `dbt` process would).
+CHILD_READS_THE_MACRO = """
+import subprocess
+import sys
+
+READ = "import os, pathlib, sys; sys.exit('x >= n' not in (pathlib.Path(os.environ['TENANT_HARNESS_PROJECT_DIR'])"
+READ += " / 'macros' / 'm.sql').read_text())"
+
+
+def test_child():
+    subprocess.run([sys.executable, "-c", "import subprocess, sys; subprocess.run([sys.executable, '-c', sys.argv[1]],"
+                    " check=True)", READ], check=True)  # a grandchild reads it
+"""
+# A Python process that reaches nothing of the project.
+CHILD_READS_NOTHING = """
+import subprocess
+import sys
+
+
+def test_child_nothing():
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    with open({ran!r}, "a") as f:
+        f.write("ran\\n")
+"""
+
+
+def test_the_python_processes_a_test_starts_are_followed(tmp_path):
+    ran = tmp_path / "ran"
+    project = _project(tmp_path, test_child=CHILD_READS_THE_MACRO,
+                       test_nothing=CHILD_READS_NOTHING.format(ran=str(ran)))  # fmt: skip
+    mutants = _run(project, tmp_path)
+    # The grandchild read m.sql: its test file runs on m.sql's mutants, and kills.
+    assert mutants["macros/m.sql:>"]["status"] == "killed"
+    assert mutants["macros/m.sql:>"]["detail"] == "test_child.py::test_child"
+    # Neither process reached unused.sql: nothing runs for its mutants, nor test_nothing for any.
+    never = [m for m in mutants.values() if m["file"] == "macros/unused.sql"]
+    assert never and all(m["detail"] == "no test reaches never (control run)" for m in never)
+    assert ran.read_text() == "ran\n"
