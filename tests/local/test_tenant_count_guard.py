@@ -144,17 +144,47 @@ def test_another_models_build_is_not_the_baseline(tenant_database, second_model)
     two = {"tenant_processing": {"include_tenants": names[:2], "max_tenant_drop": 1}}
     second_model.run("all_users", vars=two)
     second_model.run("user_emails")  # later, from all five tenants: a record of another model
+    one = {"tenant_processing": {"include_tenants": names[1:2]}}
+    with pytest.raises(DbtRunError) as failed:  # 1 of all_users' 2 gone; user_emails' tenants are not named
+        second_model.run("all_users", vars=one)
+    assert f"Vanished tenants: {names[0]}. Hint" in str(failed.value)
     two["tenant_processing"].pop("max_tenant_drop")
     second_model.run("all_users", vars=two)  # 2 tenants, as all_users' own last build: no drop
+    tenants = run_sql(tenant_database.conninfo, "select distinct tenant_id from analytics.all_users order by 1")
+    assert [t for (t,) in tenants] == names[:2]
+    # Compared by count (a build recorded before tenant names were): all_users' own last count, not
+    # that of the last build of any model.
+    second_model.run("user_emails")
+    run_sql(tenant_database.conninfo, "drop table analytics.tenant_union_tenants")
+    second_model.run("all_users", vars=two)
     tenants = run_sql(tenant_database.conninfo, "select distinct tenant_id from analytics.all_users order by 1")
     assert [t for (t,) in tenants] == names[:2]
 
 
 @pytest.mark.tenants(n=5, rows=2)
-def test_a_build_recorded_by_count_only_builds_when_no_tenant_is_gone(tenant_database, dbt_project):
+def test_a_build_recorded_by_count_only_builds_when_no_more_than_the_share_is_gone(tenant_database, dbt_project):
     conninfo = tenant_database.conninfo
+    names = sorted(tenant_database.truth.names)
     dbt_project.run("all_users")
     run_sql(conninfo, "drop table analytics.tenant_union_tenants")  # as recorded before names were
     dbt_project.run("all_users")
     tenants = run_sql(conninfo, "select distinct tenant_id from analytics.all_users order by 1")
-    assert [t for (t,) in tenants] == sorted(tenant_database.truth.names)
+    assert [t for (t,) in tenants] == names
+    # One of five gone: exactly the share 1/5 (the same float as 0.2), not more than it.
+    share = 1 / len(names)
+    run_sql(conninfo, "drop table analytics.tenant_union_tenants", f"drop schema {names[-1]} cascade")
+    dbt_project.run("all_users", vars={"tenant_processing": {"max_tenant_drop": share}})
+    tenants = run_sql(conninfo, "select distinct tenant_id from analytics.all_users order by 1")
+    assert [t for (t,) in tenants] == names[:-1]
+
+
+@pytest.mark.tenants(n=1, rows=2)
+def test_the_only_tenant_replaced_by_another_stops_the_run(tenant_database, dbt_project):
+    # A last build of one tenant: that tenant gone is all of them, whatever took its place.
+    (name,) = tenant_database.truth.names
+    dbt_project.run("all_users")
+    run_sql(tenant_database.conninfo, f"alter schema {name} rename to {name}_other")
+    with pytest.raises(DbtRunError) as failed:
+        dbt_project.run("all_users")
+    assert "without 1 of the 1 tenants of its last recorded build (now 1 tenants)" in str(failed.value)
+    assert f"Vanished tenants: {name}. Hint" in str(failed.value)
