@@ -5,12 +5,15 @@ is the database's own information_schema and the generator's tenant names."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import uuid
 
 import psycopg
 import pytest
 
 from tenant_harness.errors import DbtRunError
+from tenant_harness.runner import DbtProject
 
 from .test_redshift_offline import SVV_EMULATION, ZERO_ETL_STATE
 
@@ -204,3 +207,61 @@ def test_redshift_zero_etl_discovery_reads_synced_tables_of_its_database_only(te
     assert sorted(got) == sorted([a, b, d, "tenant_empty", "tenant_nousers"])
     assert {n: t["columns_json"] for n, t in got.items()} == {n: postgres[n]["columns_json"] for n in got}
     assert [w for w in warned if "Synced skipped" in w and f"{c}.users (no state)" in w]
+
+
+def readable_as(db, conninfo: str) -> dict[str, bool]:
+    """Per tenant: whether ``conninfo``'s role reads every row of its users table (the truth that
+    `readable` must tell: no error, and as many rows as the table holds)."""
+    out = {}
+    for name in db.truth.names:
+        rows = sql(db, f"select count(*) from {name}.users")[0][0]
+        try:
+            with psycopg.connect(conninfo, autocommit=True) as conn:
+                out[name] = conn.execute(f"select count(*) from {name}.users").fetchone()[0] == rows
+        except psycopg.errors.InsufficientPrivilege:
+            out[name] = False
+    return out
+
+
+@pytest.mark.tenants(n=6, rows=3)
+def test_readable_is_whether_the_role_reads_every_row(tenant_database, dbt_project, dbt_work_dir):
+    """Schema usage, table select, row level security (a policy hiding every row), its owner
+    exemption unless forced, and BYPASSRLS, as PostgreSQL applies them."""
+    a, b, c, d, e, f = sorted(tenant_database.truth.names)
+    analyst, bypass = (f"{kind}_{uuid.uuid4().hex[:8]}" for kind in ("analyst", "bypass"))  # roles are server-wide
+    sql(tenant_database, f"create role {analyst} login; create role {bypass} login bypassrls")
+    for role in (analyst, bypass):
+        sql(tenant_database, f"grant usage on schema {a}, {c}, {d}, {e}, {f} to {role}")
+        sql(
+            tenant_database, f"grant select on {a}.users, {b}.users, {d}.users, {f}.users to {role}"
+        )  # b: no usage, c: no select
+    hide_all = "enable row level security; create policy nobody on {t}.users using (false)"
+    sql(tenant_database, f"alter table {d}.users {hide_all.format(t=d)}")
+    sql(tenant_database, f"alter table {e}.users owner to {analyst}; alter table {e}.users {hide_all.format(t=e)}")
+    sql(tenant_database, f"alter table {f}.users owner to {analyst}; alter table {f}.users {hide_all.format(t=f)}")
+    sql(tenant_database, f"alter table {f}.users force row level security")
+    assert all(sql(tenant_database, f"select count(*) from {t}.users")[0][0] > 0 for t in (d, e, f))
+    truths = {}
+    for role in (analyst, bypass):
+        endpoint = dataclasses.replace(tenant_database.endpoint, user=role)
+        truths[role] = readable_as(tenant_database, endpoint.conninfo(tenant_database.name))
+        with DbtProject(
+            env=endpoint.dbt_env(tenant_database.name), work_dir=dbt_work_dir / role, quiet=True, artifacts=False
+        ) as project:
+            assert {t["name"]: t["readable"] for t in discover(project)} == truths[role]
+    assert truths[analyst] == {a: True, b: False, c: False, d: False, e: True, f: False}
+    assert truths[bypass][d] and truths[bypass][f]
+    # The superuser bypasses row level security, forced or not.
+    assert all(t["readable"] for t in discover(dbt_project)) and all(
+        readable_as(tenant_database, tenant_database.conninfo).values()
+    )
+
+
+@pytest.mark.tenants(n=2, rows=1)
+def test_zero_etl_discovery_reads_the_database_it_is_given(tenant_database, dbt_project):
+    # The project's var zeroetl_database names another database, which PostgreSQL could not read.
+    call = "multitenant_analytics.get_zero_etl_tenant_schemas(target.database)"
+    jinja = "{{ " + call + " | map(attribute='name') | list | tojson }}"
+    assert json.loads(dbt_project.invoke("compile", "--inline", jinja).nodes[0].compiled_code) == sorted(
+        tenant_database.truth.names
+    )
