@@ -252,8 +252,10 @@ class Recorder:
                 return
             env = args[_SPAWN_EVENTS[event]] if event in ("subprocess.Popen", "os.posix_spawn", "os.spawn") else None
             env = os.environ if env is None else env
+            followed = (event in ("subprocess.Popen", "os.posix_spawn", "os.spawn") and self._follows(env)
+                        and _is_python(program, env))  # fmt: skip
             with self._lock:
-                if event in ("subprocess.Popen", "os.posix_spawn", "os.spawn") and self._follows(env):
+                if followed:
                     # Followed: its record (and its children's) decides; see result().
                     self.children[self.module] = self.children.get(self.module, 0) + 1
                     self.programs.setdefault(self.module, set()).add(name)
@@ -348,6 +350,24 @@ class Recorder:
                 if rel is not None:
                     keys.add(rel)
         return keys
+
+
+def _is_python(program, env) -> bool:
+    """Whether ``program`` is a Python interpreter or a Python script (a ``#!...python`` line): only
+    those write a record. A shell that ran a Python process would pass that process's record off as
+    its own, hiding what else it ran."""
+    try:
+        name = os.fsdecode(program)
+        path = name if os.sep in name else shutil.which(name, path=env.get("PATH", os.defpath))
+        if not path:
+            return False
+        if os.path.basename(os.path.realpath(path)).startswith("python"):
+            return True
+        with open(path, "rb") as f:
+            first = f.readline(256)
+        return first.startswith(b"#!") and b"python" in first
+    except Exception:  # unreadable, odd env: not followed (the module reaches everything)
+        return False
 
 
 class _AfterImport:

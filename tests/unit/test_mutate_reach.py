@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from tenant_harness.mutate.command import Options, main
@@ -139,20 +141,26 @@ def test_a_mutant_runs_only_the_test_files_that_reach_it(tmp_path):
     assert ran.read_text().count("ran") == 1 + len(mutants)
 
 
-# A shell may read anything, and is not followed (not Python); nor is `python -I` (no sitecustomize).
+# Processes that are not followed. A shell may read anything, even when the last thing it does is
+# exec a Python process that writes a record (which must not stand for the shell); `python -I`
+# ignores PYTHONPATH, so it records nothing.
 STARTS_A_PROCESS = """
 import subprocess
 import sys
 
 
 def test_a_process():
-    subprocess.run(["sh", "-c", "true"], check=True)
-    subprocess.run([sys.executable, "-I", "-c", "pass"], check=True)
+    subprocess.run({argv}, check=True)
 """
 
 
-def test_a_test_file_that_starts_a_process_runs_for_every_mutant(tmp_path):
-    project = _project(tmp_path, test_m=READS_THE_MACRO, test_proc=STARTS_A_PROCESS)
+@pytest.mark.parametrize(
+    "argv",
+    [["sh", "-c", "cat proj/macros/unused.sql > /dev/null; exec '{python}' -c pass"], ["{python}", "-I", "-c", "pass"]],
+)
+def test_a_test_file_that_starts_a_process_runs_for_every_mutant(tmp_path, argv):
+    argv = [a.replace("{python}", sys.executable) for a in argv]
+    project = _project(tmp_path, test_m=READS_THE_MACRO, test_proc=STARTS_A_PROCESS.format(argv=argv))
     mutants = _run(project, tmp_path)
     never = [m for m in mutants.values() if m["file"] == "macros/unused.sql"]
     # It ran (the process might read the macro), and passed: a survivor that ran its tests.
