@@ -26,10 +26,11 @@ several times at the end of a session, each pass walking dbt's and pytest's whol
 server per session (initdb and a start: 2-9 s on a busy machine). In a worker the first session's
 embedded server is kept for the next ones (:class:`SharedServer`): the fixture gets the same
 :class:`~tenant_harness.server.EmbeddedServer` object (its ``stop`` is a no-op), and after each
-session every database and role the session left is dropped, then the server's state (databases,
-roles, the ``postgres`` and ``template1`` databases' catalogs, settings) is compared with the state
-it had when it started. Anything else left behind, or a server that no longer answers, and the
-server is stopped: the next session starts a new one. A DSN or another backend is passed through.
+session every connection it left open is ended, every database and role it left is dropped, then
+the server's state (databases, roles, the ``postgres`` and ``template1`` databases' catalogs,
+settings) is compared with the state it had when it started. Anything else left behind, or a
+server that no longer answers, and the server is stopped: the next session starts a new one. A DSN
+or another backend is passed through.
 """
 
 from __future__ import annotations
@@ -127,6 +128,9 @@ class SharedServer:
             from psycopg import sql
 
             with self._connect("postgres") as conn:
+                # Connections the session left open (a test's, never closed): no next session sees them.
+                conn.execute("select pg_terminate_backend(pid) from pg_stat_activity "
+                             "where pid <> pg_backend_pid() and backend_type = 'client backend'")  # fmt: skip
                 for (name,) in conn.execute("select datname from pg_database").fetchall():
                     if name not in self._databases:
                         conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))

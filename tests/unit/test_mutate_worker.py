@@ -9,6 +9,7 @@ import os
 import textwrap
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from tenant_harness.mutate.command import Options, main
@@ -128,8 +129,11 @@ def test_the_shared_server_is_kept_only_when_a_session_left_nothing_behind():
         with psycopg.connect(server.conninfo(), autocommit=True) as conn:
             conn.execute("create role analyst login")
             conn.execute("grant connect on database template1 to analyst")
+        left_open = psycopg.connect(server.conninfo(), autocommit=True)  # a connection a test never closed
         shared.reset()
         assert shared.get() is server
+        with pytest.raises(psycopg.OperationalError):
+            left_open.execute("select 1")
         with psycopg.connect(server.conninfo(), autocommit=True) as conn:
             assert conn.execute("select count(*) from pg_database where datname = 'left_by_a_session'").fetchone() == (
                 0,
