@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import uuid
 
 import psycopg
 import pytest
 
 from tenant_harness.errors import DbtRunError
-from tenant_harness.runner import DbtProject
+from tenant_harness.runner import DbtProject, default_project_dir
 
 from .test_redshift_offline import SVV_EMULATION, ZERO_ETL_STATE
 
@@ -265,3 +266,44 @@ def test_zero_etl_discovery_reads_the_database_it_is_given(tenant_database, dbt_
     assert json.loads(dbt_project.invoke("compile", "--inline", jinja).nodes[0].compiled_code) == sorted(
         tenant_database.truth.names
     )
+
+
+SEED_AND_SNAPSHOT = {
+    "seeds/countries.csv": "code,name\nfr,France\n",
+    "seeds/countries.yml": "seeds:\n  - name: countries\n    config: {schema: reference}\n",
+    "snapshots/users_history.yml": (
+        "snapshots:\n  - name: users_history\n    relation: ref('all_users')\n"
+        "    config: {schema: history, unique_key: user_id, strategy: check, check_cols: all}\n"
+    ),
+}
+
+
+def test_on_redshift_the_folded_names_of_the_schemas_the_project_builds_into_are_never_tenants(tmp_path):
+    """Redshift folds unquoted names to lower case: a target schema "Analytics_Mixed" is listed by the
+    catalogue as analytics_mixed, and so are the schemas derived from it: a model's, a seed's and a
+    snapshot's custom schema. Offline (no cluster), the names given stand in for the catalogue's."""
+    project_dir = tmp_path / "project"
+    shutil.copytree(default_project_dir(), project_dir, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    for path, text in SEED_AND_SNAPSHOT.items():
+        (project_dir / path).parent.mkdir(exist_ok=True)
+        (project_dir / path).write_text(text)
+    # Every model in a custom schema: nothing but the target itself names the target schema.
+    project_file = project_dir / "dbt_project.yml"
+    project_file.write_text(
+        project_file.read_text().replace("+materialized: table", "+materialized: table\n    +schema: marts", 1)
+    )
+    env = {"DBT_TARGET": "redshift", "DBT_REDSHIFT_HOST": "redshift.invalid", "DBT_REDSHIFT_USER": "nobody",
+           "DBT_ENV_SECRET_REDSHIFT_PASSWORD": "", "DBT_REDSHIFT_DBNAME": "dev",
+           "DBT_REDSHIFT_SCHEMA": "Analytics_Mixed"}  # fmt: skip
+    with DbtProject(project_dir=project_dir, env=env, work_dir=tmp_path / "dbt", quiet=True) as project:
+        enabled = {"enable_zero_etl_model": True}  # a model with a custom schema
+        offline = ("compile", "--no-populate-cache", "--inline")  # nothing may connect
+        refs = " ".join(
+            "{{ ref('" + n + "').schema }}" for n in ("all_users", "zero_etl_all_users", "countries", "users_history")
+        )
+        custom = project.invoke(*offline, refs, vars=enabled).nodes[0].compiled_code.split()
+        built = ["analytics_mixed", "analytics_mixed_dbt_test__audit", *(s.lower() for s in custom)]
+        assert all(s != s.lower() for s in custom) and len(set(built)) == 6
+        tenants = {"names": ["tenant_a", *built, "tenant_b"], "columns": [["user_id", "bigint"]]}
+        got = project.invoke(*offline, SHOW % "'users', '*'", vars={"offline_tenants": tenants, **enabled})
+    assert [t["name"] for t in json.loads(got.nodes[0].compiled_code)] == ["tenant_a", "tenant_b"]
