@@ -223,6 +223,12 @@ def test_estimate_processing_time_is_calibrated_from_measured_builds(tenant_data
     # Only the last 50 full builds count.
     _record_builds(tenant_database, [("all_users", 10, 10, 1000.0, False)] + [("all_users", 10, 10, 1.0, False)] * 50)
     assert _estimate(dbt_project, 10, 10) == pytest.approx(1.0)
+    # Builds of 50,000 tenants and billions of rows or more: squares and products past PostgreSQL's
+    # integer and bigint.
+    per_tenant, per_row = 0.5, 1e-6
+    big = [(50_000, 4_000_000_000), (60_000, 200_000_000_000_000)]
+    _record_builds(tenant_database, [("all_users", t, r, per_tenant * t + per_row * r, False) for t, r in big])
+    assert _estimate(dbt_project, 100, 1000) == pytest.approx(per_tenant * 100 + per_row * 100 * 1000, rel=1e-6)
     _record_builds(tenant_database, [("all_users", 10, 10, 1.0, True)])
     with pytest.raises(DbtRunError, match="no full build of all_users measured yet"):
         dbt_project.invoke(*args)
