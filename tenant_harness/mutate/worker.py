@@ -11,8 +11,9 @@ request a line on stdin and answers one JSON line on its original stdout:
 Per request: the file is written, ``pytest.main`` runs with the ``pytest_order`` plugin and its
 output (and that of every process it starts) going to the log, then the copy is put back exactly as
 the snapshot (``git checkout`` and ``git clean -dfx``: the mutated file, and anything a test wrote in
-the copy), every module imported during the session is forgotten (a test module that read a macro
-when imported reads the next mutant's), and the environment and working directory are restored.
+the copy), every module of the project's that the session imported is forgotten (a test module
+that read a macro when imported reads the next mutant's; libraries stay, see :func:`_to_forget`),
+and the environment and working directory are restored.
 The parent enforces the timeout by ending the worker's process group and starting another.
 
 What a session costs beyond its tests is cut where the result cannot change: pytest's assertion
@@ -159,6 +160,26 @@ def _kept() -> None:
     """The shared server's ``stop`` in the sessions: it outlives them."""
 
 
+def _to_forget(new: set[str], copy: Path) -> list[str]:
+    """Of the modules a session imported, those to import afresh in the next one: the project's own
+    (a file in the copy or its temporary folder: test modules, conftests, test helpers, which may
+    read a macro when imported; modules without a file), and the plugin that records the session.
+    Libraries stay: importing one again makes new classes that the rest of the process, which kept
+    the old ones, does not know (``psycopg2.errors`` forgotten broke the next session's dbt
+    connections, and so made false kills)."""
+    roots = (str(copy) + os.sep, str(copy.with_name(copy.name + ".tmp")) + os.sep)
+    forget = []
+    for name in new:
+        module = sys.modules.get(name)
+        where = getattr(module, "__file__", None) or next(iter(getattr(module, "__path__", None) or ()), None)
+        if name == _PLUGIN or where is None or os.path.abspath(where).startswith(roots):
+            forget.append(name)
+    return forget
+
+
+_PLUGIN = "tenant_harness.mutate.pytest_order"  # its state is one session's
+
+
 def _reset(copy: Path) -> None:
     # .scratch: the embedded servers' folder when there is no /dev/shm (Workspace.scratch).
     for args in (["checkout", "-q", "--", "."], ["clean", "-q", "-d", "-f", "-x", "-e", ".scratch"]):
@@ -226,7 +247,7 @@ def main(args: list[str]) -> int:
                 os.dup2(saved[1], 2)
                 for fd in saved:
                     os.close(fd)
-        for name in set(sys.modules) - baseline:
+        for name in _to_forget(set(sys.modules) - baseline, copy):
             del sys.modules[name]
         os.environ.clear()
         os.environ.update(environ)

@@ -178,3 +178,28 @@ def test_a_workers_mutants_share_its_server_and_none_sees_what_the_one_before_le
     control, *in_worker = servers.read_text().split()
     assert len(in_worker) == len(mutants)
     assert len(set(in_worker)) == 1  # one server for the worker's sessions
+
+
+def test_a_worker_forgets_the_projects_modules_and_keeps_the_libraries(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    from tenant_harness.mutate.worker import _to_forget
+
+    copy = tmp_path / "w1"
+    files = {
+        "test_x": copy / "tests" / "test_x.py",  # a test module: may read a macro when imported
+        "tests.helpers": copy / "tests" / "helpers.py",
+        "made_by_a_test": None,
+        "in_pytests_tmp": tmp_path / "w1.tmp" / "pytest-of-x" / "m.py",
+        "tenant_harness.mutate.pytest_order": tmp_path / "site-packages" / "pytest_order.py",  # one session's state
+        "psycopg2.errors": tmp_path / "site-packages" / "psycopg2" / "errors.py",  # a library: stays
+        "w1x.lib": tmp_path / "w1x" / "lib.py",  # beside the copy, not in it
+    }
+    for name, path in files.items():
+        module = types.ModuleType(name)
+        if path is not None:
+            module.__file__ = str(path)
+        monkeypatch.setitem(sys.modules, name, module)
+    forgotten = ["in_pytests_tmp", "made_by_a_test", "tenant_harness.mutate.pytest_order", "test_x", "tests.helpers"]
+    assert sorted(_to_forget(set(files), copy)) == forgotten
