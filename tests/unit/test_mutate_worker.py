@@ -74,6 +74,30 @@ def test_each_mutant_in_a_worker_starts_from_the_snapshot(tmp_path):
     assert imports.read_text().count("import") == 1 + len(mutants)
 
 
+# A module imported before the session (json) keeps a reference to one the session imported from
+# outside the copy (psycopg2), as dbt's adapter does: the next session must see the same one.
+KEEPS_THIRD_PARTY_MODULES = """
+import psycopg2
+import json
+import os
+from pathlib import Path
+
+
+def test_a_module_from_outside_the_copy_is_imported_once():
+    (Path(os.environ["TENANT_HARNESS_PROJECT_DIR"]) / "macros" / "m.sql").read_text()  # reaches every mutant
+    json.kept_by_the_test = getattr(json, "kept_by_the_test", psycopg2)
+    assert json.kept_by_the_test is psycopg2
+"""
+
+
+def test_modules_from_outside_the_copy_stay_imported_between_mutants(tmp_path):
+    """Forgetting them made a second copy of psycopg2 beside the one dbt held, and a dbt test
+    failed for that alone: a false kill."""
+    mutants = _run(tmp_path, KEEPS_THIRD_PARTY_MODULES)
+    assert len(mutants) >= 3
+    assert [(m["status"], m["detail"]) for m in mutants] == [("survived", "")] * len(mutants)
+
+
 def test_a_worker_that_dies_is_an_error_never_a_kill(tmp_path):
     mutants = _run(tmp_path, DIES_ON_A_MUTANT)
     assert len(mutants) >= 3
