@@ -121,15 +121,16 @@
     {%- if database | lower != target.database | lower -%}
         {{ exceptions.raise_compiler_error("get_tenant_schemas: PostgreSQL reads tenants from the current database only, got database '" ~ database ~ "' (connected to '" ~ target.database ~ "'). Hint: on PostgreSQL set zeroetl_database to the target's database.") }}
     {%- endif -%}
-    {#- One row, one JSON value: agate's type inference over 10,000 rows would cost seconds. -#}
+    {#- One row, one JSON value: agate's type inference over 10,000 rows would cost seconds. Each
+        distinct column list is sent once, the tenants refer to it by its place: tenants mostly
+        share one layout, and a list per tenant was megabytes of JSON at 50,000 tenants. Whether a
+        tenant's table has inheritance children comes along (tenant_tables_with_children). -#}
     {%- set query -%}
-        select coalesce(json_agg(json_build_array(
-            tenant.schema_name, tenant.has_table, tenant.readable, tenant.columns_json
-        ) order by tenant.schema_name collate "C")::text, '[]') as tenants
-        from (
+        with tenant as (
             select
                 n.nspname::text as schema_name,
                 c.oid is not null as has_table,
+                coalesce(c.relkind = 'r' and c.relhassubclass, false) as has_children,
                 has_schema_privilege(n.oid, 'USAGE')
                 and (c.oid is null or has_table_privilege(c.oid, 'SELECT') and (
                     -- Row level security the role does not bypass would return some rows, or none:
@@ -161,11 +162,32 @@
                         and t.relkind in ('r', 'p', 'v', 'm', 'f')
                 )
             where n.nspname ilike {{ multitenant_analytics._sql_string(multitenant_analytics._glob_to_like(pattern)) }} escape '!'
-        ) as tenant
+        ),
+
+        layout as (
+            select
+                tenant.columns_json,
+                (row_number() over (order by tenant.columns_json) - 1)::integer as place
+            from tenant
+            group by tenant.columns_json
+        )
+
+        select json_build_array(
+            coalesce((select json_agg(layout.columns_json order by layout.place) from layout), '[]'),
+            coalesce((
+                select json_agg(json_build_array(
+                    tenant.schema_name, tenant.has_table, tenant.readable, layout.place, tenant.has_children
+                ) order by tenant.schema_name collate "C")
+                from tenant
+                inner join layout on tenant.columns_json = layout.columns_json
+            ), '[]')
+        )::text as tenants
     {%- endset -%}
+    {%- set found = fromjson(run_query(query).columns[0].values()[0]) -%}
+    {%- set layouts = found[0] -%}
     {%- set tenants = [] -%}
-    {%- for row in fromjson(run_query(query).columns[0].values()[0]) -%}
-        {%- do tenants.append({'name': row[0], 'has_table': row[1], 'readable': row[2], 'columns_json': row[3]}) -%}
+    {%- for row in found[1] -%}
+        {%- do tenants.append({'name': row[0], 'has_table': row[1], 'readable': row[2], 'columns_json': layouts[row[3]], 'has_children': row[4]}) -%}
     {%- endfor -%}
     {{ return(tenants) }}
 {% endmacro %}

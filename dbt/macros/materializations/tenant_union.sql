@@ -19,39 +19,38 @@
 
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
     {#- Under the lock: another run's staging is never dropped, its swap never overtaken. -#}
+    -- `BEGIN` happens here; the leftovers' drops, the pre-hooks, discovery and the guard commit
+    -- with the first batch (or before an incremental build's change checks); every other batch
+    -- commits on its own (bounded locks).
     {% do multitenant_analytics._tenant_union_begin(tx) %}
-    {% do multitenant_analytics.tenant_union_lock(target_relation, build.timeouts) %}
-    {%- set existing_relation = multitenant_analytics._tenant_union_clear_leftovers(target_relation) -%}
-    {% do multitenant_analytics._tenant_union_commit(tx) %}
-
-    -- `BEGIN` happens here; every batch commits on its own (bounded locks).
-    {% do multitenant_analytics._tenant_union_begin(tx) %}
+    {%- set listed = multitenant_analytics.tenant_union_lock(target_relation, build.timeouts) -%}
+    {%- set existing_relation = multitenant_analytics._tenant_union_clear_leftovers(target_relation, listed) -%}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
     {%- set plan = multitenant_analytics._tenant_union_plan(build, existing_relation) -%}
     {% do multitenant_analytics.tenant_count_guard(target_relation, existing_relation, plan.union.tenants) %}
     {%- set plan = multitenant_analytics._tenant_union_skip_unchanged(plan, build, tx) -%}
     {%- set staged = multitenant_analytics._tenant_union_build_staging(plan, build, relations, tx) -%}
 
-    -- `BEGIN` happens here: the swap (or the delta), hooks, grants, docs and the run log commit at once.
-    {% do multitenant_analytics._tenant_union_begin(tx) %}
+    -- `BEGIN` happens here: the swap (or the delta), the run log, hooks, grants and docs commit at once.
+    {%- set record = multitenant_analytics._tenant_union_record(target_relation, plan, build, staged) -%}
     {%- if plan.incremental -%}
+        {% do multitenant_analytics._tenant_union_begin(tx) %}
         {%- set backup = multitenant_analytics._tenant_union_apply(existing_relation, plan, build, relations) -%}
+        {% do adapter.execute(record.sql | join(';\n'), auto_begin=True) %}
     {%- else -%}
-        {%- set backup = multitenant_analytics._tenant_union_swap(existing_relation, target_relation, build, relations) -%}
+        {%- set backup = multitenant_analytics._tenant_union_swap(existing_relation, target_relation, build, relations, tx, record.sql) -%}
     {%- endif -%}
     {{ run_hooks(post_hooks, inside_transaction=True) }}
     {% set revoke = should_revoke(existing_relation, full_refresh_mode=not plan.incremental) %}
     {% do apply_grants(target_relation, config.get('grants'), should_revoke=revoke) %}
     {% do persist_docs(target_relation, model) %}
-    {%- set seconds = multitenant_analytics._tenant_union_record(target_relation, plan, build, staged) -%}
     -- `COMMIT` happens here:
     {% do multitenant_analytics._tenant_union_commit(tx) %}
 
-    {% if backup is not none %}{% do multitenant_analytics._tenant_union_drop(backup) %}{% endif %}
-    {% do multitenant_analytics.tenant_union_unlock(target_relation) %}
+    {% do multitenant_analytics.tenant_union_finish(target_relation, backup) %}
     {{ run_hooks(post_hooks, inside_transaction=False) }}
     {% do store_raw_result('main', message=('INSERT 0 ' ~ staged.rows), code='INSERT', rows_affected=staged.rows) %}
-    {{ log("tenant_union " ~ model.name ~ ": " ~ ("incremental, " if plan.incremental else "") ~ staged.rows ~ " rows from " ~ (plan.union.tenants | length) ~ " tenants in " ~ (seconds | round(2)) ~ " s", info=true) }}
+    {{ log("tenant_union " ~ model.name ~ ": " ~ ("incremental, " if plan.incremental else "") ~ staged.rows ~ " rows from " ~ (plan.union.tenants | length) ~ " tenants in " ~ (record.seconds | round(2)) ~ " s", info=true) }}
     {{ return({'relations': [target_relation]}) }}
 {% endmaterialization %}
 
@@ -170,18 +169,29 @@
     {{ return(out) }}
 {% endmacro %}
 
-{% macro _tenant_union_clear_leftovers(relation) %}
+{% macro _tenant_union_prefix(relation) %}
+    {#- What the names of the model's table and of its runs' relations (_tenant_union_relations)
+        start with: the table's name, shortened as the engine's name length demands. -#}
+    {{ return(multitenant_analytics._tenant_union_relations(relation).staging.identifier[:-(('__tu_stg_' | length) + 12)]) }}
+{% endmacro %}
+
+{% macro _tenant_union_clear_leftovers(relation, listed=none) %}
     {#- Drops the relations of runs that died before cleaning up (staging, backup: the names
         _tenant_union_relations gives; keys and the __tenant_* names: those of earlier versions),
         under the lock, so never a live run's. Returns the model's
-        table as it is in the database now (the cache predates any run this one waited for). -#}
-    {%- set ours = multitenant_analytics._tenant_union_relations(relation) -%}
-    {%- set prefix = ours.staging.identifier[:-(('__tu_stg_' | length) + 12)] -%}
+        table as it is in the database now (the cache predates any run this one waited for).
+        `listed`: the schema's relations as [name, type] rows, read with the lock (at least those
+        whose names start with _tenant_union_prefix), or none to list them here. -#}
+    {%- set prefix = multitenant_analytics._tenant_union_prefix(relation) -%}
     {%- set pattern = modules.re.compile('^' ~ modules.re.escape(prefix) ~ '(__tu_(stg|key|bak)_[0-9a-f]{12}|__tenant_(staging|keys|backup))$') -%}
-    {%- set schema_relation = api.Relation.create(database=relation.database, schema=relation.schema) -%}
+    {%- if listed is none -%}
+        {%- set schema_relation = api.Relation.create(database=relation.database, schema=relation.schema) -%}
+        {%- set listed = [] -%}
+        {%- for row in list_relations_without_caching(schema_relation) -%}{%- do listed.append([row.name, row.type]) -%}{%- endfor -%}
+    {%- endif -%}
     {%- set existing = namespace(relation=none) -%}
-    {%- for row in list_relations_without_caching(schema_relation) -%}
-        {%- set found = api.Relation.create(database=row.database, schema=row.schema, identifier=row.name, type=row.type) -%}
+    {%- for row in listed -%}
+        {%- set found = api.Relation.create(database=relation.database, schema=relation.schema, identifier=row[0], type=row[1]) -%}
         {%- if found.identifier == relation.identifier -%}
             {%- set existing.relation = found -%}
         {%- elif pattern.match(found.identifier) -%}
@@ -459,17 +469,17 @@ select * from (
     {%- if own and batch.tx.committed -%}{%- do parts.append('begin') -%}{%- endif -%}
     {%- do parts.append(multitenant_analytics._pg_set_timeouts_sql(batch.timeouts)) -%}
     {%- do parts.append(multitenant_analytics._pg_do(body)) -%}
-    {%- if own -%}{%- do parts.append('commit') -%}{%- endif -%}
+    {%- do parts.append('commit') -%}
     {%- if batch.last -%}
         {%- do parts.append("select '[' || current_setting('tenant_union.batch_rows') || ']' as batch_rows") -%}
     {%- endif -%}
+    {#- The open transaction (the first batch's, with discovery) commits in the string too: dbt's
+        bookkeeping then takes it to be open still, which only makes its next begin() send nothing
+        (as it does on PostgreSQL anyway) until the materialization's next adapter.commit(). -#}
     {%- set result = adapter.execute(parts | join(';\n'), auto_begin=not own, fetch=batch.last) -%}
     {%- set tx = batch.tx -%}
-    {%- if own -%}
-        {%- set tx.committed = true -%}
-    {%- else -%}
-        {% do multitenant_analytics._tenant_union_commit(tx) %}
-    {%- endif -%}
+    {%- set tx.open = false -%}
+    {%- set tx.committed = true -%}
     {{ return(fromjson(result[1].rows[0][0]) if batch.last else []) }}
 {% endmacro %}
 
@@ -493,26 +503,73 @@ select * from (
     {% do adapter.execute("set statement_timeout to " ~ ((timeouts.query_timeout * 1000) | int), auto_begin=True) %}
 {% endmacro %}
 
-{% macro _tenant_union_swap(existing_relation, target_relation, build, relations) %}
-    {#- Renames in dbt's transaction (committed by the materialization with hooks, grants and
-        docs): a reader sees the old table or the new one, never none. Both renames are one
-        statement; dbt's relation cache is told of them. -#}
-    {#- Returns the old table's new name, to drop after the commit. -#}
+{% macro _tenant_union_swap(existing_relation, target_relation, build, relations, tx, then) %}
+    {#- Opens the swap's transaction (committed by the materialization with hooks, grants and
+        docs) and renames in it, then runs the statements `then` (the run log): a reader sees the
+        old table or the new one, never none. Both renames are one statement; dbt's relation cache
+        is told of them. Returns the old table's new name, to drop after the commit. -#}
     {% do create_indexes(relations.staging) %}
     {%- set backup = none -%}
     {%- set renames = [] -%}
     {%- if existing_relation is not none -%}
         {%- set backup = relations.backup.incorporate(type=existing_relation.type) -%}
-        {% do multitenant_analytics.tenant_union_lock_table(existing_relation, build.timeouts) %}
         {%- do renames.append(get_rename_sql(existing_relation, adapter.quote_as_configured(backup.identifier, 'identifier'))) -%}
-    {%- else -%}
-        {% do multitenant_analytics.tenant_union_set_timeouts(build.timeouts) %}
     {%- endif -%}
     {%- do renames.append(get_rename_sql(relations.staging, adapter.quote_as_configured(target_relation.identifier, 'identifier'))) -%}
-    {% do adapter.execute(renames | join(';\n'), auto_begin=True) %}
+    {% do multitenant_analytics.tenant_union_swap_in(existing_relation, [renames | join(';\n')] + then, build.timeouts, tx) %}
     {%- if backup is not none -%}{% do adapter.cache_renamed(existing_relation, backup) %}{%- endif -%}
     {% do adapter.cache_renamed(relations.staging, target_relation) %}
     {{ return(backup) }}
+{% endmacro %}
+
+{% macro tenant_union_swap_in(existing_relation, statements, timeouts, tx) %}
+    {#- Opens the swap's transaction (see _tenant_union_begin), sets the timeouts for it, locks
+        existing_relation (if not none) as tenant_union_lock_table does, and runs `statements` in
+        it; the caller commits. Dispatched. -#}
+    {{ return(adapter.dispatch('tenant_union_swap_in', 'multitenant_analytics')(existing_relation, statements, timeouts, tx)) }}
+{% endmacro %}
+
+{% macro default__tenant_union_swap_in(existing_relation, statements, timeouts, tx) %}
+    {#- A statement each. -#}
+    {% do multitenant_analytics._tenant_union_begin(tx) %}
+    {%- if existing_relation is not none -%}
+        {% do multitenant_analytics.tenant_union_lock_table(existing_relation, timeouts) %}
+    {%- else -%}
+        {% do multitenant_analytics.tenant_union_set_timeouts(timeouts) %}
+    {%- endif -%}
+    {%- for statement in statements -%}{% do adapter.execute(statement, auto_begin=True) %}{%- endfor -%}
+{% endmacro %}
+
+{% macro postgres__tenant_union_swap_in(existing_relation, statements, timeouts, tx) %}
+    {#- One round trip: `begin` (when dbt's bookkeeping would not send it), the timeouts, the lock
+        and the statements. -#}
+    {%- set parts = ['begin'] if (not tx.open and tx.committed) else [] -%}
+    {%- set tx.open = true -%}
+    {%- if existing_relation is not none -%}
+        {%- do parts.append(multitenant_analytics._pg_lock_table_sql(existing_relation, timeouts, 'access exclusive')) -%}
+    {%- else -%}
+        {%- do parts.append(multitenant_analytics._pg_set_timeouts_sql(timeouts)) -%}
+    {%- endif -%}
+    {% do adapter.execute((parts + statements) | join(';\n'), auto_begin=True) %}
+{% endmacro %}
+
+{% macro tenant_union_finish(relation, backup) %}
+    {#- After the swap's commit: drops `backup` (the old table, if not none) and releases the run
+        lock (tenant_union_unlock). Dispatched. -#}
+    {{ return(adapter.dispatch('tenant_union_finish', 'multitenant_analytics')(relation, backup)) }}
+{% endmacro %}
+
+{% macro default__tenant_union_finish(relation, backup) %}
+    {% if backup is not none %}{% do multitenant_analytics._tenant_union_drop(backup) %}{% endif %}
+    {% do multitenant_analytics.tenant_union_unlock(relation) %}
+{% endmacro %}
+
+{% macro postgres__tenant_union_finish(relation, backup) %}
+    {#- One round trip: the drop, then the unlock, each committing on its own. -#}
+    {%- set parts = [get_drop_sql(backup)] if backup is not none else [] -%}
+    {%- do parts.append(multitenant_analytics._pg_unlock_sql(relation)) -%}
+    {% do adapter.execute(parts | join(';\n'), auto_begin=False) %}
+    {% if backup is not none %}{% do adapter.cache_dropped(backup) %}{% endif %}
 {% endmacro %}
 
 {% macro _tenant_union_apply(existing_relation, plan, build, relations) %}
@@ -566,17 +623,21 @@ select * from (
 {% endmacro %}
 
 {% macro _tenant_union_record(target_relation, plan, build, staged) %}
-    {#- The build's row in tenant_union_runs and its tenants' names in tenant_union_tenants, in the
-        swap's transaction; returns its seconds. -#}
+    {#- {sql, seconds}: the statements that write the build's row in tenant_union_runs and its
+        tenants' names in tenant_union_tenants, for the swap's transaction, and its seconds. -#}
     {%- set seconds = (modules.datetime.datetime.now() - build.started).total_seconds() -%}
-    {% do multitenant_analytics._record_tenant_union_run(target_relation, plan.union.tenants | length, plan.batches | length, build.batch_size, staged.rows, seconds, plan.incremental, staged.batch_stats) %}
-    {% do multitenant_analytics._record_tenant_set(target_relation, plan.union.tenants) %}
-    {{ return(seconds) }}
+    {{ return({'seconds': seconds, 'sql': [
+        multitenant_analytics._record_tenant_union_run(target_relation, plan.union.tenants | length, plan.batches | length, build.batch_size, staged.rows, seconds, plan.incremental, staged.batch_stats),
+        multitenant_analytics._record_tenant_set(target_relation, plan.union.tenants),
+    ]}) }}
 {% endmacro %}
 
 {% macro tenant_union_lock(relation, timeouts) %}
     {#- Take this model's run lock (held until tenant_union_unlock or the connection closes),
-        waiting up to timeouts.run_wait seconds for another run to finish; then fail naming it. -#}
+        waiting up to timeouts.run_wait seconds for another run to finish; then fail naming it.
+        Returns the relations in the model's schema whose names start with _tenant_union_prefix,
+        as [name, type] rows read under the lock in the same round trip, or none where the
+        adapter does not read them (_tenant_union_clear_leftovers lists them then). -#}
     {{ return(adapter.dispatch('tenant_union_lock', 'multitenant_analytics')(relation, timeouts)) }}
 {% endmacro %}
 
@@ -600,8 +661,13 @@ select * from (
     {%- set body -%}
         declare
             holders text;
+            own_timeout text := current_setting('lock_timeout');
         begin
+            -- The wait is run_wait_seconds; the rest of the transaction (the leftovers' drops, the
+            -- pre-hooks, discovery) keeps the session's own lock_timeout.
+            perform set_config('lock_timeout', '{{ (timeouts.run_wait * 1000) | int }}', true);
             perform pg_advisory_lock({{ key }});
+            perform set_config('lock_timeout', own_timeout, true);
         exception when lock_not_available then
             select coalesce(string_agg(format('pid %s, application %L, user %s, connected since %s',
                 a.pid, a.application_name, a.usename, date_trunc('second', a.backend_start)), '; '), 'a run that has since ended')
@@ -615,17 +681,36 @@ select * from (
                 message = {{ multitenant_analytics._sql_string(before) }} || holders || {{ multitenant_analytics._sql_string(after) }};
         end
     {%- endset -%}
-    {#- One statement: the wait, the lock, and the holder's application_name naming the run, for
-        whoever waits on it. -#}
-    {% do adapter.execute("set local lock_timeout = " ~ ((timeouts.run_wait * 1000) | int) ~ ";\n"
-        ~ multitenant_analytics._pg_do(body) ~ ";\n"
-        ~ "select set_config('application_name', left(current_setting('application_name') || ' tenant_union ' || " ~ multitenant_analytics._sql_string(run) ~ ", 63), false)", auto_begin=True) %}
+    {%- set prefix = multitenant_analytics._tenant_union_prefix(relation) -%}
+    {%- set listing -%}
+        select
+            c.relname::text as name,
+            case c.relkind when 'v' then 'view' when 'm' then 'materialized_view' else 'table' end as type
+        from pg_catalog.pg_class as c
+        inner join pg_catalog.pg_namespace as n on c.relnamespace = n.oid
+        where
+            n.nspname = {{ multitenant_analytics._sql_string(relation.schema) }}
+            and c.relkind in ('r', 'p', 'v', 'm')
+            and left(c.relname, {{ prefix | length }}) = {{ multitenant_analytics._sql_string(prefix) }}
+    {%- endset -%}
+    {#- One statement: the wait, the lock, the holder's application_name naming the run, for
+        whoever waits on it, and the relations _tenant_union_clear_leftovers looks at. -#}
+    {%- set result = adapter.execute(multitenant_analytics._pg_do(body) ~ ";\n"
+        ~ "select set_config('application_name', left(current_setting('application_name') || ' tenant_union ' || " ~ multitenant_analytics._sql_string(run) ~ ", 63), false);\n"
+        ~ listing, auto_begin=True, fetch=True)[1] -%}
+    {%- set rows = [] -%}
+    {%- for row in result.rows -%}{%- do rows.append([row[0], row[1]]) -%}{%- endfor -%}
+    {{ return(rows) }}
 {% endmacro %}
 
 {% macro postgres__tenant_union_unlock(relation) %}
     {#- After the last commit: a statement of its own. -#}
-    {% do adapter.execute("select pg_advisory_unlock(" ~ multitenant_analytics._tenant_union_lock_key(relation) ~ ")", auto_begin=False) %}
+    {% do adapter.execute(multitenant_analytics._pg_unlock_sql(relation), auto_begin=False) %}
 {% endmacro %}
+
+{% macro _pg_unlock_sql(relation) -%}
+    select pg_advisory_unlock({{ multitenant_analytics._tenant_union_lock_key(relation) }})
+{%- endmacro %}
 
 {% macro _pg_do(body) -%}
     {#- A PL/pgSQL DO block, dollar-quoted with a tag no tenant name can hold ahead of time. -#}
@@ -692,8 +777,13 @@ select * from (
 {% endmacro %}
 
 {% macro postgres__tenant_union_lock_table(relation, timeouts, mode) %}
-    {#- On a lock timeout, name the connections holding a lock on the table (pg_locks: the wait is
-        over when the handler runs, so pg_blocking_pids() would find none). -#}
+    {% do adapter.execute(multitenant_analytics._pg_lock_table_sql(relation, timeouts, mode), auto_begin=True) %}
+{% endmacro %}
+
+{% macro _pg_lock_table_sql(relation, timeouts, mode) %}
+    {#- The timeouts and the lock, as one string. On a lock timeout, name the connections holding
+        a lock on the table (pg_locks: the wait is over when the handler runs, so
+        pg_blocking_pids() would find none). -#}
     {%- set name = relation.include(database=false) | string -%}
     {%- set before = "tenant_union: model " ~ model.name ~ " waited more than " ~ timeouts.lock_timeout ~ " s (performance.lock_timeout_seconds) for a lock on " ~ name ~ " held by " -%}
     {%- set after = ". Hint: end that session or transaction, or raise performance.lock_timeout_seconds." -%}
@@ -716,7 +806,7 @@ select * from (
         end
     {%- endset -%}
     {#- One statement: the timeouts, then the lock. -#}
-    {% do adapter.execute(multitenant_analytics._pg_set_timeouts_sql(timeouts) ~ ';\n' ~ multitenant_analytics._pg_do(body), auto_begin=True) %}
+    {{ return(multitenant_analytics._pg_set_timeouts_sql(timeouts) ~ ';\n' ~ multitenant_analytics._pg_do(body)) }}
 {% endmacro %}
 
 {% macro tenant_fingerprint_sql(source, columns, column) %}

@@ -39,3 +39,13 @@
     {#- No PL/pgSQL DO blocks: a statement per check. -#}
     {{ return(multitenant_analytics.default__tenant_union_run_checks(checks, timeouts, tx)) }}
 {% endmacro %}
+
+{% macro redshift__tenant_union_swap_in(existing_relation, statements, timeouts, tx) %}
+    {#- No DO blocks for the lock: a statement each. -#}
+    {{ return(multitenant_analytics.default__tenant_union_swap_in(existing_relation, statements, timeouts, tx)) }}
+{% endmacro %}
+
+{% macro redshift__tenant_union_finish(relation, backup) %}
+    {#- No advisory lock to release: the drop, then the claim's removal. -#}
+    {{ return(multitenant_analytics.default__tenant_union_finish(relation, backup)) }}
+{% endmacro %}

@@ -1,5 +1,5 @@
 {% macro _record_tenant_union_run(relation, tenants, batches, batch_size, rows, seconds, incremental, batch_stats) %}
-    {#- One row per successful tenant_union build in <schema>.tenant_union_runs: the measured rates
+    {#- The SQL of one row per successful tenant_union build in <schema>.tenant_union_runs: the measured rates
         that estimate_processing_time calibrates from, a history to compare runs by, and per batch
         [tenants, rows, seconds] as JSON for the run report. -#}
     {#- varchar(65535) is the widest string Redshift has; past it (thousands of batches) none is kept. -#}
@@ -24,14 +24,16 @@
             {{ stats_sql }}
         );
     {%- endset -%}
-    {#- In the caller's transaction (the swap's): the row commits with the table it describes. -#}
-    {% do adapter.execute(sql, auto_begin=True) %}
+    {#- Returned, to run in the caller's transaction (the swap's): the row commits with the table it
+        describes. -#}
+    {{ return(sql) }}
 {% endmacro %}
 
 {% macro _record_tenant_set(relation, tenants) %}
     {#- The names of the tenants a build of `relation` read, in <schema>.tenant_union_tenants (one
         row each, replacing the last build's): what tenant_count_guard compares the next build with.
-        In the caller's transaction (the swap's), so it changes only with the table. -#}
+        Returns the SQL, to run in the caller's transaction (the swap's), so it changes only with
+        the table. -#}
     {%- set table = api.Relation.create(database=relation.database, schema=relation.schema, identifier='tenant_union_tenants') -%}
     {%- set model = multitenant_analytics._sql_string(relation.identifier) -%}
     {%- set backslash = multitenant_analytics._literal_backslash() -%}
@@ -46,5 +48,5 @@
             ({{ model }}, '{{ escaped | join("'), (" ~ model ~ ", '") }}');
         {%- endif %}
     {%- endset -%}
-    {% do adapter.execute(sql, auto_begin=True) %}
+    {{ return(sql) }}
 {% endmacro %}

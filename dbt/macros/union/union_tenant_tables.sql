@@ -223,8 +223,14 @@
 {% endmacro %}
 
 {% macro postgres__tenant_tables_with_children(table_name, tenants, database) %}
-    {#- One catalog query (an index range on pg_class.relname), usually returning nothing. -#}
+    {#- What discovery found (postgres__get_tenant_schemas: `has_children`); else one catalog query
+        (an index range on pg_class.relname), usually returning nothing. -#}
     {%- if not execute or var('offline_tenants', none) is not none -%}{{ return({}) }}{%- endif -%}
+    {%- if tenants | rejectattr('has_children', 'defined') | list | length == 0 -%}
+        {%- set out = {} -%}
+        {%- for t in tenants if t.has_children -%}{%- do out.update({t.name: true}) -%}{%- endfor -%}
+        {{ return(out) }}
+    {%- endif -%}
     {%- set query -%}
         select coalesce(json_agg(n.nspname)::text, '[]')
         from pg_catalog.pg_class as c
