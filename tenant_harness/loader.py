@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import psycopg
 from psycopg import sql
@@ -246,27 +247,8 @@ def _copy_text(value) -> str:
 
 
 def _copy_block(layout: Layout, data: list[SourceRow], domain: str) -> str:
-    """The COPY text of ``data``, columns in the order of :func:`copy_columns`: the per-row columns
-    (key, emails) from one format string per tenant, then the columns that depend on (row number,
-    messiness) only, memoised per layout across tenants. Loading speed lives here."""
-    heads = {messy: "\t".join(_template(c, messy, domain) for c in layout.dynamic) for messy in (False, True)}
-    sep = "\t" if layout.dynamic else ""
-    static, cache = layout.static, layout.cache
-    lines = []
-    append = lines.append
-    for row in data:
-        n, messy = row.n, row.messy
-        if row.null is not None:
-            by_name = dict(zip(layout.names, row_values(layout, row, domain), strict=True))
-            append("\t".join(_copy_text(by_name[c.name]) for c in (*layout.dynamic, *static)) + "\n")
-            continue
-        tail = cache.get((n, messy))
-        if tail is None:
-            tail = sep + "\t".join(_copy_text(value(c, n, messy, domain)) for c in static) + "\n"
-            if len(cache) < _MEMO_LIMIT:
-                cache[(n, messy)] = tail
-        append(heads[messy].format(n) + tail)
-    return "".join(lines)
+    """The COPY text of ``data``, columns in the order of :func:`copy_columns`."""
+    return "".join(_rows(layout, data, domain, _COPY_TEXT))
 
 
 def _template(column: Column, messy: bool, domain: str, render=_copy_text) -> str:
@@ -302,28 +284,47 @@ def _insert_head(conn: psycopg.Connection, layout: Layout) -> str:
 
 
 def _values_block(layout: Layout, data: list[SourceRow], domain: str) -> str:
-    """The VALUES rows of ``data``, columns in the order of :func:`copy_columns`, built as
-    :func:`_copy_block` builds COPY text (the same memo of per-layout tails)."""
+    """The VALUES rows of ``data``, columns in the order of :func:`copy_columns`."""
+    return ", ".join(_rows(layout, data, domain, _SQL_VALUES))
+
+
+class _RowFormat(NamedTuple):
+    """How :func:`_rows` writes a row: each value by ``render``, joined by ``sep``, between
+    ``start`` and ``end``; ``memo`` keys its memoised tails apart from other formats'."""
+
+    render: Callable[[object], str]
+    sep: str
+    start: str
+    end: str
+    memo: str
+
+
+def _rows(layout: Layout, data: list[SourceRow], domain: str, fmt: _RowFormat) -> list[str]:
+    """The rows of ``data`` as text (COPY lines or VALUES tuples), columns in the order of
+    :func:`copy_columns`: the per-row columns (key, emails) from one format string per tenant, then
+    the columns that depend on (row number, messiness) only, memoised per layout across tenants.
+    Loading speed lives here."""
     heads = {
-        messy: ", ".join(_template(c, messy, domain, _sql_text) for c in layout.dynamic) for messy in (False, True)
+        messy: fmt.sep.join(_template(c, messy, domain, fmt.render) for c in layout.dynamic) for messy in (False, True)
     }
-    sep = ", " if layout.dynamic else ""
+    sep = fmt.sep if layout.dynamic else ""
     static, cache = layout.static, layout.cache
-    rows = []
-    append = rows.append
+    lines = []
+    append = lines.append
     for row in data:
         n, messy = row.n, row.messy
         if row.null is not None:
             by_name = dict(zip(layout.names, row_values(layout, row, domain), strict=True))
-            append("(" + ", ".join(_sql_text(by_name[c.name]) for c in (*layout.dynamic, *static)) + ")")
+            values = fmt.sep.join(fmt.render(by_name[c.name]) for c in (*layout.dynamic, *static))
+            append(fmt.start + values + fmt.end)
             continue
-        tail = cache.get(("sql", n, messy))
+        tail = cache.get((fmt.memo, n, messy))
         if tail is None:
-            tail = sep + ", ".join(_sql_text(value(c, n, messy, domain)) for c in static) + ")"
+            tail = sep + fmt.sep.join(fmt.render(value(c, n, messy, domain)) for c in static) + fmt.end
             if len(cache) < _MEMO_LIMIT:
-                cache[("sql", n, messy)] = tail
-        append("(" + heads[messy].format(n) + tail)
-    return ", ".join(rows)
+                cache[(fmt.memo, n, messy)] = tail
+        append(fmt.start + heads[messy].format(n) + tail)
+    return lines
 
 
 def copy_columns(layout: Layout) -> tuple[str, ...]:
@@ -370,6 +371,8 @@ def _write_rows(conn, bulk: str, table: sql.Composable, columns: Sequence[str], 
 
 
 _LOADERS = {"copy": _copy, "insert": _insert}
+_COPY_TEXT = _RowFormat(_copy_text, "\t", "", "\n", "copy")
+_SQL_VALUES = _RowFormat(_sql_text, ", ", "(", ")", "sql")
 
 
 def _literals(values: Iterable) -> sql.Composed:
