@@ -46,6 +46,8 @@ REDSHIFT_MACROS = [
     "tenant_table_fingerprints(relation, columns, column)",
     "tenant_union_run_checks(checks, timeouts, tx)",
     "tenant_union_set_timeouts(timeouts)",
+    "tenant_union_swap_in(existing_relation, statements, timeouts, tx)",
+    "tenant_union_finish(relation, backup)",
 ]
 
 MODEL = """

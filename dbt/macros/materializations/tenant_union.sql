@@ -626,10 +626,11 @@ select * from (
     {#- {sql, seconds}: the statements that write the build's row in tenant_union_runs and its
         tenants' names in tenant_union_tenants, for the swap's transaction, and its seconds. -#}
     {%- set seconds = (modules.datetime.datetime.now() - build.started).total_seconds() -%}
-    {{ return({'seconds': seconds, 'sql': [
-        multitenant_analytics._record_tenant_union_run(target_relation, plan.union.tenants | length, plan.batches | length, build.batch_size, staged.rows, seconds, plan.incremental, staged.batch_stats),
-        multitenant_analytics._record_tenant_set(target_relation, plan.union.tenants),
-    ]}) }}
+    {%- set run = multitenant_analytics._record_tenant_union_run(target_relation, plan.union.tenants | length, plan.batches | length, build.batch_size, staged.rows, seconds, plan.incremental, staged.batch_stats) -%}
+    {%- set tenants = multitenant_analytics._record_tenant_set(target_relation, plan.union.tenants) -%}
+    {#- Without their last `;`, so that joined with ';' they make no empty statement (Redshift's
+        parser rejects one). -#}
+    {{ return({'seconds': seconds, 'sql': [(run | trim).rstrip(';'), (tenants | trim).rstrip(';')]}) }}
 {% endmacro %}
 
 {% macro tenant_union_lock(relation, timeouts) %}
