@@ -5,7 +5,8 @@
         globs), or with var `tenant_registry` ({relation, column, where}) the names a registry table
         lists. System schemas (pg_*, information_schema), the schemas this project builds into and
         the harness's own (harness_truth) are never tenants. Returns a list of {name, has_table,
-        readable, columns_json} in name order; [] at parse time.
+        readable, columns_json, has_children} in name order (has_children: the table has
+        inheritance children; never on Redshift); [] at parse time.
         With var `offline_tenants` ({names: [...], columns: [[name, type], ...]}) no query is made:
         for compiling without a database (e.g. for Redshift, offline). -#}
     {%- if not execute -%}{{ return([]) }}{%- endif -%}
@@ -108,7 +109,7 @@
     {%- set tenants = [] -%}
     {%- for name in offline.get('names') or [] if rx.fullmatch(name) -%}
         {%- set columns = (own[name] | tojson) if name in own else columns_json -%}
-        {%- do tenants.append({'name': name, 'has_table': true, 'readable': true, 'columns_json': columns}) -%}
+        {%- do tenants.append({'name': name, 'has_table': true, 'readable': true, 'columns_json': columns, 'has_children': false}) -%}
     {%- endfor -%}
     {{ return(tenants) }}
 {% endmacro %}
@@ -246,7 +247,7 @@
     {%- for row in run_query(query).rows -%}
         {%- if row[0] != current.name -%}
             {%- if current.name is not none -%}
-                {%- do tenants.append({'name': current.name, 'has_table': current.has_table, 'readable': true, 'columns_json': current.columns | tojson}) -%}
+                {%- do tenants.append({'name': current.name, 'has_table': current.has_table, 'readable': true, 'columns_json': current.columns | tojson, 'has_children': false}) -%}
             {%- endif -%}
             {%- set current.name = row[0] -%}
             {%- set current.has_table = row[1] -%}
@@ -258,7 +259,7 @@
         {%- endif -%}
     {%- endfor -%}
     {%- if current.name is not none -%}
-        {%- do tenants.append({'name': current.name, 'has_table': current.has_table, 'readable': true, 'columns_json': current.columns | tojson}) -%}
+        {%- do tenants.append({'name': current.name, 'has_table': current.has_table, 'readable': true, 'columns_json': current.columns | tojson, 'has_children': false}) -%}
     {%- endif -%}
     {{ return(multitenant_analytics._synced_tenants(tenants, states, table_name, database) if zero_etl else tenants) }}
 {% endmacro %}
