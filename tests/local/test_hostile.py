@@ -101,20 +101,24 @@ def test_unreadable_tenant_fails_or_is_skipped_by_config(tenant_database, dbt_wo
     assert counts == {"tenant_a": 2, "tenant_b": 2}
 
 
-def _when_reading(conninfo: str, tenant: str, statement: str):
+def _when_reading(conninfo: str, tenant: str, statement: str, done: threading.Event, ran: list):
     """A thread body: wait until a dbt batch is reading ``tenant`` (its view sleeps), then run
-    ``statement``."""
+    ``statement``; give up only when the run is over (``done``), however long dbt takes to get
+    there on a busy machine."""
 
     def body():
-        deadline = time.monotonic() + 30
         probe = (
             "select count(*) from pg_stat_activity where pid <> pg_backend_pid() and state = 'active' and query like %s"
         )
-        while time.monotonic() < deadline:
-            if run_sql(conninfo, probe, (f'%"{tenant}"."users"%',))[0][0]:
-                run_sql(conninfo, statement)
-                return
-            time.sleep(0.02)
+        # One connection for every look (a new one per look can take longer than the batch lasts
+        # on a busy machine); autocommit, so each look sees the activity as it is now.
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            while not done.is_set():
+                if conn.execute(probe, (f'%"{tenant}"."users"%',)).fetchone()[0]:
+                    conn.execute(statement)
+                    ran.append(True)
+                    return
+                time.sleep(0.02)
 
     return body
 
@@ -122,15 +126,20 @@ def _when_reading(conninfo: str, tenant: str, statement: str):
 @contextlib.contextmanager
 def _while_reading(conninfo: str, tenant: str, statement: str, *, sleep: int = 1):
     """Make ``tenant``'s users slow to read (each row sleeps), and run ``statement`` from another
-    connection while a dbt batch is reading it."""
+    connection while a dbt batch is reading it. Fails if the run ended before that happened (the
+    probe never saw the batch): the test then proves nothing."""
     run_sql(conninfo, f"alter table {tenant}.users rename to users_data; create view {tenant}.users as "
             f"select * from {tenant}.users_data where pg_sleep({sleep}) is not null")  # fmt: skip
-    thread = threading.Thread(target=_when_reading(conninfo, tenant, statement))
+    done, ran = threading.Event(), []
+    thread = threading.Thread(target=_when_reading(conninfo, tenant, statement, done, ran))
     thread.start()
     try:
         yield
     finally:
+        done.set()
         thread.join()
+        if not ran:
+            raise AssertionError(f"no batch was seen reading {tenant} before the run ended: {statement!r} never ran")
 
 
 @pytest.mark.tenants(n=6, rows=2)
