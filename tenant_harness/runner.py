@@ -224,7 +224,7 @@ class DbtProject:
                     f"{self.project_dir / 'dbt_project.yml'} names no profile (profile: ...). Hint: add "
                     "`profile: <name>`; the harness writes the connection for that name itself."
                 )
-            self._generated_profiles = Path(tempfile.mkdtemp(prefix="tenant-harness-profiles-"))
+            self._generated_profiles = _new_owned_dir(_PROFILES_PREFIX)
             write_profiles(self._generated_profiles, self.profile)
             self.profiles_dir = self._generated_profiles
         self._deps_checked = False
@@ -338,22 +338,31 @@ class DbtProject:
 
 
 _WORK_PREFIX = "tenant-harness-dbt-"
+_PROFILES_PREFIX = "tenant-harness-profiles-"
 _OWNER_FILE = "owner"
 
 
 def _new_work_dir() -> Path:
     """A private folder for dbt's target/ and logs/, marked with its owner (pid and start time)."""
+    return _new_owned_dir(_WORK_PREFIX)
+
+
+def _new_owned_dir(prefix: str) -> Path:
+    """A temporary folder marked with its owner (pid and start time), so that reap_work_dirs
+    removes it if the owner dies without cleaning up."""
     reap_work_dirs()
-    path = Path(tempfile.mkdtemp(prefix=_WORK_PREFIX))
+    path = Path(tempfile.mkdtemp(prefix=prefix))
     (path / _OWNER_FILE).write_text(f"{os.getpid()} {_started(os.getpid())}")
     return path
 
 
 def reap_work_dirs(root: str | os.PathLike | None = None) -> list[Path]:
-    """Remove the dbt work folders of harness processes that died without cleaning up (killed
-    outright, e.g. SIGKILL), as the server folders are; run whenever a new one is made."""
+    """Remove the dbt work folders and generated profiles.yml folders of harness processes that
+    died without cleaning up (killed outright, e.g. SIGKILL), as the server folders are; run
+    whenever a new one is made."""
     reaped = []
-    for folder in Path(root or tempfile.gettempdir()).glob(_WORK_PREFIX + "*"):
+    top = Path(root or tempfile.gettempdir())
+    for folder in [*top.glob(_WORK_PREFIX + "*"), *top.glob(_PROFILES_PREFIX + "*")]:
         try:
             pid, started = (folder / _OWNER_FILE).read_text().split()
             if _started(int(pid)) == float(started):

@@ -425,7 +425,7 @@ def test_the_swap_waits_for_a_reader_at_most_the_lock_timeout_and_names_it(tenan
     assert _leftovers(conninfo) == []
 
 
-def test_a_killed_harness_leaves_no_dbt_work_folder_behind(tmp_path):
+def test_a_killed_harness_leaves_no_dbt_work_or_profiles_folder_behind(tmp_path):
     import signal
     import subprocess
     import sys
@@ -434,18 +434,18 @@ def test_a_killed_harness_leaves_no_dbt_work_folder_behind(tmp_path):
 
     child = subprocess.Popen(
         [sys.executable, "-c", "import time; from tenant_harness.runner import DbtProject; "
-         "print(DbtProject(env={}).work_dir, flush=True); time.sleep(600)"],
+         "p = DbtProject(env={}); print(p.work_dir, p.profiles_dir, flush=True); time.sleep(600)"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
-    folder = Path(child.stdout.readline().strip())
-    assert folder.is_dir()
+    folders = [Path(f) for f in child.stdout.readline().split()]
+    assert len(folders) == 2 and all(f.is_dir() for f in folders)
     child.send_signal(signal.SIGKILL)
     child.wait()
-    assert folder.is_dir()  # killed outright: nothing of it ran
-    with DbtProject(env={}) as project:  # the next harness reaps it
-        assert not folder.exists()
-        assert project.work_dir.is_dir()  # and keeps its own
-    assert not project.work_dir.exists()
+    assert all(f.is_dir() for f in folders)  # killed outright: nothing of it ran
+    with DbtProject(env={}) as project:  # the next harness reaps them
+        assert [f for f in folders if f.exists()] == []
+        assert project.work_dir.is_dir() and project.profiles_dir.is_dir()  # and keeps its own
+    assert not project.work_dir.exists() and not project.profiles_dir.exists()
 
 
 @pytest.mark.tenants(n=3, rows=3, seed=14)
