@@ -125,6 +125,9 @@ class EmbeddedServer(Server):
             str(self.bin_dir / "postgres"), "-D", str(self.data_dir),
             "-h", "127.0.0.1", "-p", str(port), "-k", str(self.socket_dir),
             "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off",
+            # Dynamic shared memory as files in the data folder, not /dev/shm/PostgreSQL.*: a
+            # server killed outright leaves its segments where the reaper removes them.
+            "-c", "dynamic_shared_memory_type=mmap",
         ]  # fmt: skip
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it from here on
         try:

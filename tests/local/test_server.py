@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -58,6 +59,8 @@ def test_server_dies_with_a_killed_owner_and_its_folder_is_reaped():
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     pid_text, folder = child.stdout.readline().split()
+    # Its dynamic shared memory is in its folder (not /dev/shm, where a killed server's stays).
+    assert list((Path(folder) / "data" / "pg_dynshmem").iterdir())
     child.send_signal(signal.SIGKILL)
     child.wait()
     deadline = time.monotonic() + 10
