@@ -14,6 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import sql as pgsql
 
+from tests.suites.db import run_sql
+
 pytestmark = pytest.mark.local
 
 # Every column of all_users but dbt_loaded_at (the load time differs between builds by design).
@@ -50,9 +52,7 @@ CHANGES = {
 
 
 def query(db, statement: str, *params) -> list[tuple]:
-    with psycopg.connect(db.conninfo) as conn:
-        cur = conn.execute(statement, params or None)
-        return cur.fetchall() if cur.description else []
+    return run_sql(db.conninfo, statement, params or None)
 
 
 def table(db) -> list[tuple]:

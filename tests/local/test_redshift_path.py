@@ -22,6 +22,7 @@ import yaml
 from tenant_harness.errors import DbtRunError
 from tenant_harness.runner import DbtProject, default_project_dir
 from tenant_harness.tenants import expected_all_users, plan_tenants
+from tests.suites.db import run_sql
 
 pytestmark = pytest.mark.local
 
@@ -63,9 +64,7 @@ COLUMNS = "tenant_id, user_id, email, first_name, last_name, account_status, upd
 
 
 def query(db, statement: str, *params) -> list[tuple]:
-    with psycopg.connect(db.conninfo) as conn:
-        cur = conn.execute(statement, params or None)
-        return cur.fetchall() if cur.description else []
+    return run_sql(db.conninfo, statement, params or None)
 
 
 def table(db) -> list[tuple]:
