@@ -1,4 +1,4 @@
-"""Benchmark: the tenant_union materialization against the raw floor and the seed design.
+"""Benchmark: the tenant_union materialization against the raw floor, dbt's own cost and the seed design.
 
     python bench/tenant_union_bench.py [--quick] [--out bench/out]
 
@@ -9,6 +9,9 @@ One embedded PostgreSQL with DEFAULT settings (max_locks_per_transaction=64 and 
   each its own transaction, through psycopg (the first batch CREATE TABLE AS): the raw minimum;
 - tenant_union: the project's all_users model via dbt: compile time, full build (--full-refresh)
   run and model time, and an incremental rerun with nothing changed;
+- dbt's own cost, in the same project, process and database (bench/baselines/, copied into the
+  project copy): dbt's `table` materialization of `select 1 as x` (what any model costs), and of
+  all_users' union of every tenant as one plain statement (what any dbt model of this work costs);
 - seed design: bench/seed_design, the original guide's one-statement CTE-batched `table` model with
   one adapter.get_relation catalog query per tenant. Its failures are recorded, never hidden.
 
@@ -62,6 +65,10 @@ REPEAT_BELOW_S = 10.0
 REPEATS = 3
 SCHEMA = "analytics"  # where both dbt projects build (profiles.yml: DBT_PG_SCHEMA)
 SEED_DIR = Path(__file__).resolve().parent / "seed_design"
+# Models copied into the project copy's models/bench_baselines/: dbt's fixed cost, measured beside all_users.
+BASELINES_DIR = Path(__file__).resolve().parent / "baselines"
+TRIVIAL_MODEL = "bench_dbt_trivial"
+PLAIN_MODEL = "bench_dbt_plain_table"
 DBT_VARS = {"tenant_processing": {"max_tenant_limit": 100000, "batch_size": BATCH_SIZE}}
 FLOOR_TABLE = sql.Identifier("bench_floor", "all_users")
 
@@ -129,20 +136,31 @@ def run_tenant_union(project: DbtProject, conninfo: str, expected: int, *, full:
     return {"seconds": seconds, "run_seconds": result.seconds, "rows": rows}
 
 
-def run_seed(project: DbtProject, endpoint, dbname: str, expected: int, cap_s: float) -> dict:
+def run_dbt_trivial(project: DbtProject, conninfo: str) -> dict:
+    """dbt's `table` materialization of one constant row: dbt's fixed cost per model (node time)."""
+    result = project.run(TRIVIAL_MODEL)
+    check_rows("dbt trivial model", count_rows(conninfo, TRIVIAL_MODEL), 1)
+    return {"seconds": result.node(TRIVIAL_MODEL).seconds}
+
+
+def run_seed(
+    project: DbtProject, endpoint, dbname: str, expected: int, cap_s: float, model: str = "all_users_seed"
+) -> dict:
+    """A `table` model over every tenant in one statement (the seed design's, or the plain one),
+    capped at cap_s; a failure is returned with the database's first error line."""
     started = time.perf_counter()
     with time_cap(endpoint, dbname, cap_s) as fired:
         try:
-            result = project.run("all_users_seed")
+            result = project.run(model)
         except DbtRunError as exc:
             elapsed = time.perf_counter() - started
             message = failure_line(exc)
             if fired.is_set():
                 message = f"time cap {cap_s:.0f} s exceeded ({message})"
             return {"failed": message, "after_seconds": elapsed, "error": str(exc)}
-    rows = count_rows(endpoint.conninfo(dbname), "all_users_seed")
-    check_rows("seed design", rows, expected)
-    seconds = result.node("all_users_seed").seconds
+    rows = count_rows(endpoint.conninfo(dbname), model)
+    check_rows(model, rows, expected)
+    seconds = result.node(model).seconds
     return {"seconds": seconds, "run_seconds": result.seconds, "rows": rows}
 
 
@@ -269,6 +287,8 @@ def run_scenario(server, tenants: int, rows: int, *, project_dir: Path, seed_mod
                 "compile": lambda: run_tenant_union_compile(project),
                 "tenant_union": lambda: run_tenant_union(project, conninfo, expected, full=True),
                 "incremental": lambda: run_tenant_union(project, conninfo, expected, full=False),
+                "dbt_trivial": lambda: run_dbt_trivial(project, conninfo),
+                "dbt_plain": lambda: run_seed(project, endpoint, dbname, expected, cap_s, model=PLAIN_MODEL),
             }
             if seed_mode == "run":
                 measures["seed"] = lambda: run_seed(seed_project, endpoint, dbname, expected, cap_s)
@@ -278,6 +298,10 @@ def run_scenario(server, tenants: int, rows: int, *, project_dir: Path, seed_mod
             result["seed"] = {"skipped": seed_mode}
         floor_s = result["floor"]["seconds"]
         result["ratio_tenant_union"] = result["tenant_union"]["seconds"] / floor_s
+        # dbt's own cost against the same floor: no dbt model goes below these ratios.
+        result["ratio_dbt_trivial"] = result["dbt_trivial"]["seconds"] / floor_s
+        plain_s = result["dbt_plain"].get("seconds")
+        result["ratio_dbt_plain"] = plain_s / floor_s if plain_s is not None else None
         # A rerun with nothing changed against the full build, both model times of this run.
         result["ratio_rerun"] = result["incremental"]["seconds"] / result["tenant_union"]["seconds"]
         seed_s = result["seed"].get("seconds")
@@ -324,6 +348,7 @@ def project_snapshot(ref: str | None):
         else:
             ignore = shutil.ignore_patterns("target", "logs", "dbt_packages")
             shutil.copytree(ROOT / "dbt", Path(tmp) / "dbt", ignore=ignore)
+        shutil.copytree(BASELINES_DIR, Path(tmp) / "dbt" / "models" / "bench_baselines")
         yield Path(tmp) / "dbt"
 
 
@@ -356,17 +381,24 @@ def seed_cell(seed: dict) -> str:
     return f"{seed['seconds']:.2f}"
 
 
+def plain_cell(plain: dict) -> str:
+    if "failed" in plain:
+        return f"[red]failed: {plain['failed']} (after {plain['after_seconds']:.0f} s)[/]"
+    return f"{plain['seconds']:.3f}"
+
+
 def print_table(console, results: list[dict]) -> None:
     from rich.table import Table
 
     table = Table(title="tenant_union benchmark (seconds; median of 3 when < 10 s)")
     for col in (
-        "scenario", "generation s (rows/s)", "floor s", "tenant_union model s", "dbt run s",
-        "compile s", "tenant_union / floor", "per tenant vs 10000 x 2", "incremental rerun s", "rerun / full build",
+        "scenario", "generation s (rows/s)", "floor s", "dbt trivial s", "dbt plain table s",
+        "tenant_union model s", "dbt run s", "compile s", "trivial / floor", "plain / floor",
+        "tenant_union / floor", "per tenant vs 10000 x 2", "incremental rerun s", "rerun / full build",
         "seed design s",
         "seed / floor",
     ):  # fmt: skip
-        table.add_column(col, justify="left" if col in ("scenario", "seed design s") else "right")
+        table.add_column(col, justify="left" if col in ("scenario", "seed design s", "dbt plain table s") else "right")
     for r in results:
         ratio = f"{r['ratio_tenant_union']:.2f}x"
         if "target" in r:
@@ -389,9 +421,13 @@ def print_table(console, results: list[dict]) -> None:
             r["scenario"],
             generation,
             f"{r['floor']['seconds']:.3f}",
+            f"{r['dbt_trivial']['seconds']:.3f}",
+            plain_cell(r["dbt_plain"]),
             f"{r['tenant_union']['seconds']:.3f}",
             f"{r['tenant_union']['run_seconds']:.2f}",
             f"{r['compile']['compile_seconds']:.2f}",
+            f"{r['ratio_dbt_trivial']:.2f}x",
+            f"{r['ratio_dbt_plain']:.2f}x" if r["ratio_dbt_plain"] is not None else "-",
             ratio,
             per_tenant,
             f"{r['incremental']['seconds']:.3f}",
@@ -409,20 +445,23 @@ def plot(results: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     series = [
-        ("floor (psycopg)", "#888888", [r["floor"]["seconds"] for r in results]),
-        ("tenant_union model", "#1f77b4", [r["tenant_union"]["seconds"] for r in results]),
-        ("seed design model", "#ff7f0e", [r["seed"].get("seconds") for r in results]),
+        ("floor (psycopg)", "#888888", "floor"),
+        ("dbt table: select 1", "#bbbbbb", "dbt_trivial"),
+        ("dbt table: the union, one statement", "#2ca02c", "dbt_plain"),
+        ("tenant_union model", "#1f77b4", "tenant_union"),
+        ("seed design model", "#ff7f0e", "seed"),
     ]
-    width = 0.27
-    fig, ax = plt.subplots(figsize=(10, 5.5))
-    for i, (name, color, values) in enumerate(series):
-        xs = [x + (i - 1) * width for x in range(len(results))]
+    series = [(name, color, key, [r[key].get("seconds") for r in results]) for name, color, key in series]
+    width = 0.17
+    fig, ax = plt.subplots(figsize=(12, 5.5))
+    for i, (name, color, key, values) in enumerate(series):
+        xs = [x + (i - (len(series) - 1) / 2) * width for x in range(len(results))]
         ax.bar(xs, [v or 0 for v in values], width, label=name, color=color)
         for x, v, r in zip(xs, values, results, strict=True):
             if v is not None:
-                ax.annotate(f"{v:.2g}", (x, v), ha="center", va="bottom", fontsize=7)
+                ax.annotate(f"{v:.2g}", (x, v), ha="center", va="bottom", fontsize=6)
                 continue
-            seed = r["seed"]  # only the seed design can have no time
+            seed = r[key]  # only the one-statement models can have no time
             if "failed" in seed:
                 after = seed["after_seconds"]
                 ax.bar(x, after, width, color="none", edgecolor="red", hatch="//")
@@ -431,8 +470,8 @@ def plot(results: list[dict], path: Path) -> None:
             else:
                 ax.annotate("skipped", (x, 0.01), ha="center", va="bottom", fontsize=7, rotation=90)
     ax.set_yscale("log")
-    tops = [v for _, _, vs in series for v in vs if v]
-    tops += [r["seed"].get("after_seconds", 0) for r in results]
+    tops = [v for _, _, _, vs in series for v in vs if v]
+    tops += [r[key].get("after_seconds", 0) for r in results for key in ("seed", "dbt_plain")]
     ax.set_ylim(top=max(tops) * 4)  # room for the labels above the bars
     ticks = [f"{r['scenario']}\n({r['kept_rows']:,} rows)" for r in results]
     ax.set_xticks(range(len(results)), ticks)
@@ -451,7 +490,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", action="store_true", help="add 50000x2 (and 10000x2, its baseline)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "out")
     parser.add_argument("--scenarios", nargs="+", metavar="NxR", help="e.g. 1000x2 10000x2")
-    parser.add_argument("--seed-cap", type=float, default=300.0, help="seconds per seed design run")
+    parser.add_argument(
+        "--seed-cap", type=float, default=300.0, help="seconds per one-statement model run (seed, plain table)"
+    )
     parser.add_argument("--no-seed", action="store_true", help="do not run the seed design")
     parser.add_argument("--ref", help="measure dbt/ as in this git commit (default: working tree)")
     args = parser.parse_args(argv)
