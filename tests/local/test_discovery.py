@@ -268,6 +268,13 @@ def test_zero_etl_discovery_reads_the_database_it_is_given(tenant_database, dbt_
     )
 
 
+def offline_redshift_env(schema: str) -> dict[str, str]:
+    """A Redshift target no test connects to (offline compiles), with target schema ``schema``."""
+    return {"DBT_TARGET": "redshift", "DBT_REDSHIFT_HOST": "redshift.invalid", "DBT_REDSHIFT_USER": "nobody",
+            "DBT_ENV_SECRET_REDSHIFT_PASSWORD": "", "DBT_REDSHIFT_DBNAME": "dev",
+            "DBT_REDSHIFT_SCHEMA": schema}  # fmt: skip
+
+
 SEED_AND_SNAPSHOT = {
     "seeds/countries.csv": "code,name\nfr,France\n",
     "seeds/countries.yml": "seeds:\n  - name: countries\n    config: {schema: reference}\n",
@@ -292,9 +299,7 @@ def test_on_redshift_the_folded_names_of_the_schemas_the_project_builds_into_are
     project_file.write_text(
         project_file.read_text().replace("+materialized: table", "+materialized: table\n    +schema: marts", 1)
     )
-    env = {"DBT_TARGET": "redshift", "DBT_REDSHIFT_HOST": "redshift.invalid", "DBT_REDSHIFT_USER": "nobody",
-           "DBT_ENV_SECRET_REDSHIFT_PASSWORD": "", "DBT_REDSHIFT_DBNAME": "dev",
-           "DBT_REDSHIFT_SCHEMA": "Analytics_Mixed"}  # fmt: skip
+    env = offline_redshift_env("Analytics_Mixed")
     with DbtProject(project_dir=project_dir, env=env, work_dir=tmp_path / "dbt", quiet=True) as project:
         enabled = {"enable_zero_etl_model": True}  # a model with a custom schema
         offline = ("compile", "--no-populate-cache", "--inline")  # nothing may connect
@@ -307,3 +312,21 @@ def test_on_redshift_the_folded_names_of_the_schemas_the_project_builds_into_are
         tenants = {"names": ["tenant_a", *built, "tenant_b"], "columns": [["user_id", "bigint"]]}
         got = project.invoke(*offline, SHOW % "'users', '*'", vars={"offline_tenants": tenants, **enabled})
     assert [t["name"] for t in json.loads(got.nodes[0].compiled_code)] == ["tenant_a", "tenant_b"]
+
+
+def test_the_schema_a_data_test_stores_its_failures_in_is_never_a_tenant(tmp_path):
+    """`store_failures` with a custom `schema` makes dbt build a schema per that config (here
+    <target>_audit, beside <target>_dbt_test__audit): a schema of this project's, not a tenant's,
+    whatever the pattern. Offline, the names given stand in for the catalogue's."""
+    project_dir = tmp_path / "project"
+    shutil.copytree(default_project_dir(), project_dir, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    project_file = project_dir / "dbt_project.yml"
+    audit = "data_tests:\n  multitenant_analytics:\n    +store_failures: true\n    +schema: audit\n"
+    project_file.write_text(project_file.read_text() + "\n" + audit)
+    env = offline_redshift_env("analytics")
+    with DbtProject(project_dir=project_dir, env=env, work_dir=tmp_path / "dbt", quiet=True) as project:
+        offline = ("compile", "--no-populate-cache", "--inline")  # nothing may connect
+        names = ["analytics_audit", "tenant_a", "analytics_dbt_test__audit"]
+        tenants = {"names": names, "columns": [["user_id", "bigint"]]}
+        got = project.invoke(*offline, SHOW % "'users', '*'", vars={"offline_tenants": tenants})
+    assert [t["name"] for t in json.loads(got.nodes[0].compiled_code)] == ["tenant_a"]

@@ -49,14 +49,15 @@
 
 {% macro _non_tenant_schemas() %}
     {#- Schemas that are never tenants whatever the pattern: information_schema, the harness's truth,
-        and every schema this project builds into (the target schema, custom schemas, test audit).
+        and every schema this project builds into (the target schema, custom schemas, the schemas
+        data tests store their failures in: the default audit schema and any a test's config names).
         pg_* names are left out by get_tenant_schemas: PostgreSQL reserves the prefix (in lower case:
         "PG_x" is a schema like any other) for itself. -#}
     {%- set out = {'information_schema': true, 'harness_truth': true} -%}
     {%- for s in [target.schema, target.schema ~ '_dbt_test__audit'] -%}
         {%- do out.update({s: true, s | lower: true}) -%}
     {%- endfor -%}
-    {%- for node in graph.nodes.values() if node.resource_type in ['model', 'seed', 'snapshot'] and node.schema -%}
+    {%- for node in graph.nodes.values() if node.resource_type in ['model', 'seed', 'snapshot', 'test'] and node.schema -%}
         {%- do out.update({node.schema: true, node.schema | lower: true}) -%}
     {%- endfor -%}
     {{ return(out) }}
