@@ -679,7 +679,8 @@ def _errors():
     help="The dbt project whose macros/ and models/ are mutated.  [default: the global --project-dir]",
 )
 @click.option("--changed-since", metavar="REF", help="Only mutate lines changed since this git ref (merge base).")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True, help="Mutants run at once.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Mutants run at once; the control's test files are split over as many processes.")
 @click.option(
     "--test-command",
     default=None,

@@ -14,7 +14,18 @@ from . import equivalents as eq
 from . import report
 from .changes import changed_lines
 from .mutants import Mutant, generate, project_files
-from .run import DEFAULT_TEST_COMMAND, ControlFailed, Runner, Workspace, command_argv, project_root, run_all
+from .run import (
+    DEFAULT_TEST_COMMAND,
+    ControlFailed,
+    Runner,
+    Workspace,
+    command_argv,
+    load_seconds,
+    project_root,
+    run_all,
+    save_seconds,
+    seconds_file,
+)
 
 
 @dataclass(frozen=True)
@@ -116,12 +127,16 @@ def main(options: Options, console: Console) -> int:
                         persistent=not options.process_per_mutant)  # fmt: skip
         console.print("control: the unmutated project with a no-op edit must pass ...")
         try:
-            control = runner.control(to_run[0].file if to_run else chosen[0].file)
+            kept = seconds_file(root, options.test_command)
+            control = runner.control(to_run[0].file if to_run else chosen[0].file, jobs=options.jobs,
+                                     seconds=load_seconds(kept))  # fmt: skip
+            save_seconds(kept, runner.durations)
         except ControlFailed as exc:
             console.print(f"[bold red]control failed:[/] {exc}")
             return 2
         if runner.timeout is None:
-            runner.timeout = max(120.0, 3 * control.seconds)
+            # The control's processes' time added up: a survivor may run all of their tests in one.
+            runner.timeout = max(120.0, 3 * runner.control_seconds)
         console.print(
             f"control passed in {control.seconds:.1f} s ({control.detail}); timeout per mutant {runner.timeout:.0f} s"
         )

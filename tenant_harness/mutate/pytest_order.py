@@ -8,9 +8,15 @@ TENANT_HARNESS_MUTATE_PLAN     JSON {"durations": {nodeid: s}, "first": [nodeid,
                                then whole test files from the cheapest to the dearest, each file's
                                tests in their own order (module fixtures stay set up once). With
                                ``record`` (the control run), record what each test file reaches of
-                               the dbt project (:mod:`tenant_harness.mutate.reach`).
+                               the dbt project (:mod:`tenant_harness.mutate.reach`). With
+                               ``shard`` {"index": i, "count": n, "seconds": {file: s}} (a control
+                               split over n processes), run only the test files :func:`deal` gives
+                               process i: every process collects the same files and deals them the
+                               same way, so each file runs in exactly one of them.
 TENANT_HARNESS_MUTATE_RESULT   where to write {"durations": ..., "first_failure": nodeid or null,
-                               "modules": [file, ...], "reach": ..., "parse": ..., "spawned": ...}.
+                               "modules": [file, ...] (every test file collected), "ran": [file, ...]
+                               (those this process ran), "shard": [i, n], "reach": ..., "parse": ...,
+                               "spawned": ...}.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ _first_failure: list[str] = []
 _files: dict[str, str] = {}
 _plan: dict = {}
 _modules: set[str] = set()
+_ran: set[str] = set()
 _recorder: list[reach.Recorder] = []
 _children: list[Path] = []  # where the processes the tests start write their records
 OPTION = "-p tenant_harness.mutate.pytest_order"
@@ -77,6 +84,15 @@ def pytest_collection_modifyitems(session, config, items) -> None:
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = keep
+    shard = plan.get("shard")
+    if shard:
+        files = {_file(it.nodeid): it.path for it in items}
+        mine = set(deal(_estimates(files, shard.get("seconds") or {}), int(shard["count"]))[int(shard["index"])])
+        dropped = [it for it in items if _file(it.nodeid) not in mine]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = [it for it in items if _file(it.nodeid) in mine]
+    _ran.update(_file(it.nodeid) for it in items)
     durations: dict[str, float] = plan.get("durations") or {}
     cost: dict[str, float] = {}
     for nodeid, seconds in durations.items():
@@ -85,6 +101,34 @@ def pytest_collection_modifyitems(session, config, items) -> None:
     position = {id(item): n for n, item in enumerate(items)}
     unknown = float("inf")  # a file the control run did not time goes last
     items.sort(key=lambda it: (first.get(it.nodeid, len(first)), cost.get(_file(it.nodeid), unknown), position[id(it)]))
+
+
+def _estimates(files: dict[str, Path], seconds: dict[str, float]) -> dict[str, float]:
+    """Each test file's expected cost: its seconds in an earlier control where known, else its size
+    in bytes, scaled by the seconds per byte of the files whose seconds are known."""
+    sizes = {}
+    for name, path in files.items():
+        try:
+            sizes[name] = float(Path(path).stat().st_size)
+        except OSError:
+            sizes[name] = 0.0
+    known = [n for n in files if n in seconds]
+    known_bytes = sum(sizes[n] for n in known)
+    scale = sum(seconds[n] for n in known) / known_bytes if known and known_bytes else 1.0
+    return {n: float(seconds[n]) if n in seconds else sizes[n] * scale for n in files}
+
+
+def deal(costs: dict[str, float], count: int) -> list[list[str]]:
+    """The test files dealt out to ``count`` processes, each file to exactly one, balancing their
+    total costs: the dearest file first, to the process with the least so far (ties: the lower
+    index). Deterministic for the same costs, so processes that collected the same files agree."""
+    hands: list[list[str]] = [[] for _ in range(max(1, count))]
+    totals = [0.0] * len(hands)
+    for name in sorted(costs, key=lambda n: (-costs[n], n)):
+        n = min(range(len(hands)), key=lambda i: (totals[i], i))
+        hands[n].append(name)
+        totals[n] += costs[name]
+    return hands
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -141,7 +185,9 @@ def pytest_sessionfinish(session, exitstatus) -> None:
     out = _files.get("TENANT_HARNESS_MUTATE_RESULT")
     if out:
         result = {"durations": _durations, "first_failure": _first_failure[0] if _first_failure else None,
-                  "modules": sorted(_modules)}  # fmt: skip
+                  "modules": sorted(_modules), "ran": sorted(_ran)}  # fmt: skip
+        if _plan.get("shard"):
+            result["shard"] = [_plan["shard"]["index"], _plan["shard"]["count"]]
         if _recorder:
             result.update(_recorder[0].result(_children[0] if _children else None))
         Path(out).write_text(json.dumps(result))

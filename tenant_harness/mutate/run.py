@@ -23,6 +23,7 @@ Outcome of a run: exit 0 survived, exit 1 killed; a timeout or any other exit (p
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import select
@@ -225,35 +226,78 @@ class Runner:
     _stopping: bool = False
     _idle: list = field(default_factory=list)
     _workers: int = 0
+    control_seconds: float = 0.0  # the control's processes' seconds added up (its wall time if one)
+
+    @property
+    def is_pytest(self) -> bool:
+        return list(self.argv[:3]) == [sys.executable, "-m", "pytest"]
 
     @property
     def uses_workers(self) -> bool:
         """Whether mutants run in long-lived pytest workers: only for a pytest command."""
-        return self.persistent and list(self.argv[:3]) == [sys.executable, "-m", "pytest"]
+        return self.persistent and self.is_pytest
 
-    def control(self, first_file: str | None) -> Outcome:
-        """The unmutated copy (a no-op comment added to ``first_file``) must pass; records durations."""
-        copy = self.workspace.copy("control")
-        try:
-            if first_file:
-                path = self.workspace.project(copy) / first_file
-                path.write_text(path.read_text() + NO_OP)
-            plan = {"durations": {}, "first": [], "record": self.select_tests}
-            rc, timed_out, seconds, result, log = self._run(copy, plan, None)
-        finally:
-            self.workspace.remove(copy)
-        self.durations = result.get("durations") or {}
-        if self.select_tests and "reach" in result and result.get("modules"):
-            self.reach = {k: result[k] for k in ("reach", "parse", "modules", "spawned")}
-        if rc != 0 or timed_out:
+    def control(self, first_file: str | None, *, jobs: int = 1, seconds: dict[str, float] | None = None) -> Outcome:
+        """The unmutated copy (a no-op comment added to ``first_file``) must pass; records durations
+        and reach. A pytest command is split over ``jobs`` processes, each on a copy of its own with
+        a server of its own, the test files dealt out by ``seconds`` (each file's seconds in an
+        earlier control; else by size): see :func:`merge_controls`."""
+        shards = max(1, jobs) if self.is_pytest else 1
+        started = time.perf_counter()
+        runs: list[tuple] = [()] * shards
+        failed = threading.Event()
+        bad: list[int] = []  # the processes that failed, in the order they did: the first by itself
+
+        def one(index: int) -> None:
+            copy = self.workspace.copy("control" if shards == 1 else f"control-{index + 1}")
+            try:
+                if first_file:
+                    path = self.workspace.project(copy) / first_file
+                    path.write_text(path.read_text() + NO_OP)
+                plan: dict = {"durations": {}, "first": [], "record": self.select_tests}
+                if shards > 1:
+                    plan["shard"] = {"index": index, "count": shards, "seconds": seconds or {}}
+                runs[index] = self._run(copy, plan, None, cancelled=failed)
+            finally:
+                self.workspace.remove(copy)
+            rc, timed_out, _, result, _ = runs[index]
+            if not _shard_passed(rc, timed_out, result):
+                with self._lock:
+                    bad.append(index)
+                failed.set()  # the others stop: the control has failed anyway
+
+        with ThreadPoolExecutor(max_workers=shards) as pool:
+            futures = [pool.submit(one, n) for n in range(shards)]
+            try:
+                for future in futures:
+                    future.result()
+            except BaseException:  # interrupted: the control processes stop too
+                failed.set()
+                raise
+        wall = time.perf_counter() - started
+        self.control_seconds = sum(run[2] for run in runs)
+        merged = merge_controls([run[3] for run in runs])
+        self.durations = merged.get("durations") or {}
+        if self.select_tests and "reach" in merged and merged.get("modules"):
+            self.reach = {k: merged[k] for k in ("reach", "parse", "modules", "spawned")}
+        if bad:
+            rc, timed_out, _, result, log = runs[bad[0]]
             detail = classify(rc, timed_out)[1] or f"exit {rc}"
+            where = f" (control process {bad[0] + 1} of {shards})" if shards > 1 else ""
             first = result.get("first_failure")
             raise ControlFailed(
-                f"the tests fail without any mutant ({detail}{', first failure: ' + first if first else ''}); "
+                f"the tests fail without any mutant{where} ({detail}{', first failure: ' + first if first else ''}); "
                 f"a mutation score on a failing suite means nothing.\nLog tail:\n{log}\n"
                 f"Hint: run `{shlex.join(self.argv)}` in {self.workspace.root} and fix it first."
             )
-        return Outcome(None, "passed", seconds, f"{len(self.durations)} tests", rc)
+        if shards > 1 and merged.get("unrun"):
+            raise ControlFailed(
+                f"the control's {shards} processes ran none of the test files {', '.join(merged['unrun'])}: "
+                "they did not collect the same test files, so their share was lost.\n"
+                "Hint: make collection deterministic, or run the control in one process (--jobs 1)."
+            )
+        split = f", in {shards} processes" if shards > 1 else ""
+        return Outcome(None, "passed", wall, f"{len(self.durations)} tests{split}", 0)
 
     def selection(self, mutant: Mutant) -> list[str] | None:
         """The test files that can reach ``mutant`` (see reach.py); None: all of them."""
@@ -300,7 +344,9 @@ class Runner:
             detail += f"; {failure}"
         return Outcome(mutant, status, seconds, detail, rc, log if status == "error" else "")
 
-    def _run(self, copy: Path, plan: dict, timeout: float | None) -> tuple[int | None, bool, float, dict, str]:
+    def _run(
+        self, copy: Path, plan: dict, timeout: float | None, cancelled: threading.Event | None = None
+    ) -> tuple[int | None, bool, float, dict, str]:
         # Next to the copy, not in it: the copy's git status shows only the mutant.
         plan_file, result_file, log_file = (
             copy.with_name(copy.name + ".plan.json"),
@@ -319,7 +365,11 @@ class Runner:
             with self._lock:
                 self._procs.add(proc)
             try:
-                proc.wait(timeout=timeout)
+                if cancelled is None:
+                    proc.wait(timeout=timeout)
+                else:  # a control process: stopped when another one has failed
+                    while proc.poll() is None and not cancelled.wait(0.5):
+                        pass
             except subprocess.TimeoutExpired:
                 timed_out = True
             finally:
@@ -434,6 +484,81 @@ class _Worker:
         if self.proc.poll() is None:
             _kill_group(self.proc)
         self.workspace.remove(self.copy)
+
+
+def seconds_file(root: Path, command: str) -> Path:
+    """Where the seconds each test file took in the last passing control of ``command`` on ``root``
+    are kept (outside the checkout: a run writes nothing there), to deal the next control's files."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    key = hashlib.sha256(f"{root.resolve()}\0{command}".encode()).hexdigest()[:16]
+    return cache / "tenant-harness" / "mutate-control" / f"{key}.json"
+
+
+def load_seconds(path: Path) -> dict[str, float]:
+    """The seconds by test file kept at ``path``; none when missing or unreadable (then sizes deal)."""
+    try:
+        data = json.loads(path.read_text())
+        return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    except (OSError, ValueError, TypeError):
+        return {}
+
+
+def save_seconds(path: Path, durations: dict[str, float]) -> None:
+    """Keep the seconds by test file of a passing control (best effort: a read-only home is fine)."""
+    by_file: dict[str, float] = {}
+    for nodeid, seconds in durations.items():
+        name = nodeid.split("::", 1)[0]
+        by_file[name] = by_file.get(name, 0.0) + seconds
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({k: round(v, 2) for k, v in sorted(by_file.items())}))
+        tmp.replace(path)
+    except OSError:
+        pass
+
+
+def _shard_passed(rc: int | None, timed_out: bool, result: dict) -> bool:
+    """Whether a control process passed: exit 0, or pytest's 5 (no tests) from a process that was
+    dealt no test file of the many the command collected."""
+    if timed_out:
+        return False
+    return rc == 0 or (rc == 5 and "shard" in result and not result.get("ran") and bool(result.get("modules")))
+
+
+def merge_controls(results: Sequence[dict]) -> dict:
+    """One control record from those of its processes (pytest_order's result files). Each test file
+    ran in one process, but every process imported every test file (collection) and set up the
+    session- and package-scoped fixtures its own files asked for, so what is shared (the module
+    ``""``: fixtures, conftest files) and what each file reaches are the union over the processes;
+    so are the macros rendered while parsing and the programs started. ``unrun``: test files some
+    process collected that none ran (so none checked)."""
+    if len(results) == 1:
+        return dict(results[0])
+    merged: dict = {"durations": {}, "first_failure": None}
+    reach_: dict[str, set[str]] = {}
+    spawned: dict[str, set[str]] = {}
+    parse: set[str] = set()
+    modules: set[str] = set()
+    ran: set[str] = set()
+    recorded = all("reach" in r for r in results)
+    for result in results:
+        merged["durations"].update(result.get("durations") or {})
+        merged["first_failure"] = merged["first_failure"] or result.get("first_failure")
+        modules.update(result.get("modules") or ())
+        ran.update(result.get("ran") or (result.get("modules") if "shard" not in result else ()) or ())
+        for module, keys in (result.get("reach") or {}).items():
+            reach_.setdefault(module, set()).update(keys)
+        for module, programs in (result.get("spawned") or {}).items():
+            spawned.setdefault(module, set()).update(programs)
+        parse.update(result.get("parse") or ())
+    merged["modules"] = sorted(modules)
+    merged["unrun"] = sorted(modules - ran)
+    if recorded:
+        merged["reach"] = {m: sorted(k) for m, k in sorted(reach_.items())}
+        merged["parse"] = sorted(parse)
+        merged["spawned"] = {m: sorted(p) for m, p in sorted(spawned.items())}
+    return merged
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

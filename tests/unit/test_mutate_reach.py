@@ -16,7 +16,7 @@ from rich.console import Console
 from tenant_harness.mutate.command import Options, main
 from tenant_harness.mutate.reach import enclosing_macro, modules_for
 
-from .mutate_marks import MUTATE_TOOL_MARKS
+from .mutate_marks import MUTATE_TOOL_MARKS, _own_cache  # noqa: F401 (autouse)
 from .test_mutate_run import STRONG_TEST
 
 pytestmark = MUTATE_TOOL_MARKS
@@ -252,11 +252,13 @@ def test_child_nothing():
 """
 
 
-def test_the_python_processes_a_test_starts_are_followed(tmp_path):
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_the_python_processes_a_test_starts_are_followed(tmp_path, jobs):
+    # --jobs 2: the two test files run in two control processes, each following its own children.
     ran = tmp_path / "ran"
     project = _project(tmp_path, test_child=CHILD_READS_THE_MACRO,
                        test_nothing=CHILD_READS_NOTHING.format(ran=str(ran)))  # fmt: skip
-    mutants = _run(project, tmp_path)
+    mutants = _run(project, tmp_path, jobs=jobs)
     # The grandchild read m.sql: its test file runs on m.sql's mutants, and kills.
     assert mutants["macros/m.sql:>"]["status"] == "killed"
     assert mutants["macros/m.sql:>"]["detail"] == "test_child.py::test_child"
@@ -264,3 +266,116 @@ def test_the_python_processes_a_test_starts_are_followed(tmp_path):
     never = [m for m in mutants.values() if m["file"] == "macros/unused.sql"]
     assert never and all(m["detail"] == "no test reaches never (control run)" for m in never)
     assert ran.read_text() == "ran\n"
+
+
+def test_test_files_are_dealt_out_by_cost_each_to_one_process():
+    from tenant_harness.mutate.pytest_order import deal
+
+    assert deal({"a": 5, "b": 3, "c": 2, "d": 1}, 2) == [["a", "d"], ["b", "c"]]
+    assert deal({"a": 1, "b": 1}, 3) == [["a"], ["b"], []]
+    assert deal({"a": 1}, 1) == [["a"]]
+
+
+def test_merging_the_control_processes_keeps_every_files_reach():
+    from tenant_harness.mutate.run import merge_controls
+
+    one = {"shard": [0, 2], "modules": ["t/a.py", "t/b.py"], "ran": ["t/a.py"], "durations": {"t/a.py::x": 1.0},
+           "reach": {"": ["macros/s.sql"], "t/a.py": ["macros/a.sql"], "t/b.py": ["macros/imported.sql"]},
+           "parse": ["macros/p.sql::p"], "spawned": {}}  # fmt: skip
+    two = {"shard": [1, 2], "modules": ["t/a.py", "t/b.py"], "ran": ["t/b.py"], "durations": {"t/b.py::y": 2.0},
+           "reach": {"": ["macros/t.sql"], "t/b.py": ["dbt"]}, "parse": [], "spawned": {"t/b.py": ["sh"]}}  # fmt: skip
+    merged = merge_controls([one, two])
+    assert merged["reach"] == {"": ["macros/s.sql", "macros/t.sql"], "t/a.py": ["macros/a.sql"],
+                               "t/b.py": ["dbt", "macros/imported.sql"]}  # fmt: skip
+    assert (merged["modules"], merged["unrun"], merged["parse"]) == (["t/a.py", "t/b.py"], [], ["macros/p.sql::p"])
+    assert merged["durations"] == {"t/a.py::x": 1.0, "t/b.py::y": 2.0} and merged["spawned"] == {"t/b.py": ["sh"]}
+    # A file both collected and neither ran (their collections differed) was checked by no one.
+    assert merge_controls([{**one, "ran": []}, two])["unrun"] == ["t/a.py"]
+
+
+# A control split over two processes: test_fixture.py (the largest file, so dealt to a process of its
+# own) uses a session-scoped fixture of the conftest that renders shared.sql; test_m.py renders m.sql;
+# test_pure.py reaches nothing. Each notes where (which copy) and in which process it ran.
+SPLIT_CONFTEST = """
+import os
+from pathlib import Path
+
+import jinja2
+import pytest
+
+
+class Return(Exception):
+    pass
+
+
+def _render(name, macro, *args):
+    def ret(value):
+        raise Return(value)
+
+    source = (Path(os.environ["TENANT_HARNESS_PROJECT_DIR"]) / "macros" / name).read_text()
+    module = jinja2.Environment().from_string(source, globals={{"return": ret}}).module
+    try:
+        getattr(module, macro)(*args)
+    except Return as r:
+        return r.args[0]
+
+
+@pytest.fixture
+def render():
+    return _render
+
+
+@pytest.fixture(scope="session")
+def at_most():
+    return _render("shared.sql", "at_most", 2, 2), _render("shared.sql", "at_most", 3, 2)
+
+
+@pytest.fixture
+def note(request):
+    with open({ran!r}, "a") as f:
+        f.write(f"{{request.node.path.name}} {{Path.cwd().name}} {{os.getpid()}}\\n")
+"""
+SPLIT_TESTS = {
+    "test_fixture": "def test_shared(at_most, note):\n    assert at_most == (True, False)\n" + "# padding\n" * 400,
+    "test_m": "def test_m(render, note):\n    assert render('m.sql', 'at_least', 2, 2) is True\n"
+    "    assert render('m.sql', 'at_least', 1, 2) is False\n",
+    "test_pure": "def test_pure(note):\n    pass\n",
+}
+SHARED = """{% macro at_most(x, n) %}
+    {{ return(x <= n) }}
+{% endmacro %}
+"""
+
+
+def test_a_control_split_over_processes_keeps_what_each_reached(tmp_path):
+    ran = tmp_path / "ran"
+    project = _project(tmp_path, **SPLIT_TESTS)
+    (tmp_path / "conftest.py").write_text(SPLIT_CONFTEST.format(ran=str(ran)))
+    (project / "macros" / "shared.sql").write_text(SHARED)
+    mutants = _run(project, tmp_path, jobs=2)
+    runs = [line.split() for line in ran.read_text().splitlines()]
+    control = {test: (copy, pid) for test, copy, pid in runs if copy.startswith("control")}
+    # Two processes on two copies: test_fixture.py in one, the two small files in the other.
+    assert set(control) == {"test_fixture.py", "test_m.py", "test_pure.py"}
+    assert control["test_m.py"] == control["test_pure.py"] != control["test_fixture.py"]
+    assert control["test_m.py"][0] != control["test_fixture.py"][0]
+    # Each file's reach, recorded in either process, selects it: each mutant dies by its own test.
+    assert mutants["macros/m.sql:>"]["detail"] == "test_m.py::test_m"
+    shared = [m for m in mutants.values() if m["file"] == "macros/shared.sql"]
+    assert shared and all(m["status"] == "killed" and m["detail"] == "test_fixture.py::test_shared" for m in shared)
+    # The session fixture's reach, recorded in test_fixture.py's process, counts for every file: the
+    # other process's test_pure.py ran for each of shared.sql's mutants (and for no other).
+    assert sum(test == "test_pure.py" and not copy.startswith("control") for test, copy, _ in runs) == len(shared)
+    never = [m for m in mutants.values() if m["file"] == "macros/unused.sql"]
+    assert never and all(m["detail"] == "no test reaches never (control run)" for m in never)
+
+
+def test_a_control_process_that_fails_stops_the_others(tmp_path):
+    done = tmp_path / "done"
+    slow = f"import time\n\n\ndef test_slow():\n    time.sleep(60)\n    open({str(done)!r}, 'w').close()\n"
+    project = _project(tmp_path, test_slow=slow + "# padding\n" * 400, test_fails="def test_fails():\n    assert 0\n")
+    with open(os.devnull, "w") as quiet:
+        code = main(Options(project_dir=project, root=project.parent, jobs=2, test_command="pytest -q"),
+                    Console(file=quiet))  # fmt: skip
+    assert code == 2
+    assert not done.exists()  # the other process was stopped before its test ended

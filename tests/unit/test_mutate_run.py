@@ -22,7 +22,7 @@ from tenant_harness.mutate.mutants import generate
 from tenant_harness.mutate.run import Runner, Workspace, classify, command_argv
 from tenant_harness.runner import DEFAULT_PROJECT_DIR
 
-from .mutate_marks import MUTATE_TOOL_MARKS
+from .mutate_marks import MUTATE_TOOL_MARKS, _own_cache  # noqa: F401 (autouse)
 
 pytestmark = MUTATE_TOOL_MARKS
 
@@ -187,9 +187,12 @@ def test_each_run_sees_only_its_copy(tmp_path, mode, mutated_exit, status, detai
     assert (result["mutants"][0]["status"], result["mutants"][0]["detail"]) == (status, detail)
 
 
-def test_a_failing_control_stops_the_run(tmp_path):
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_failing_control_stops_the_run(tmp_path, jobs):
+    # With --jobs 2 the control is split over two processes: the one test file in one of them, the
+    # other dealt nothing (pytest's exit 5, which is no failure there); the failure is the run's.
     project = _project(tmp_path, STRONG_TEST.replace("is False", "is True"))
-    code, result = _run(project, tmp_path)
+    code, result = _run(project, tmp_path, jobs=jobs)
     assert (code, result) == (2, {})
 
 

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from tenant_harness.mutate.command import Options, main
 
-from .mutate_marks import MUTATE_TOOL_MARKS
+from .mutate_marks import MUTATE_TOOL_MARKS, _own_cache  # noqa: F401 (autouse)
 
 pytestmark = MUTATE_TOOL_MARKS
 
