@@ -272,12 +272,14 @@ def offline_vars(n: int, *, names: Sequence[str] | None = None, drift: bool = Fa
 def _own_claim(log: list[str]) -> tuple[tuple, ...]:
     """The run lock's claim row, as the claim this run just inserted would read back."""
     claims = [m for sql in log for m in re.findall(r"select '[^']*', '([^']+)', pg_backend_pid\(\)", sql)]
-    return ((claims[-1], 1, "2024-05-01 10:00:00"),)
+    return ((claims[-1], 1, "2024-05-01 10:00:00", "nobody", True),)
 
 
 # Replies every recorded run needs: the run lock reads back the claim it made (default__tenant_union_lock).
 RUN_LOCK = Reply(
-    r"select run_id, pid, claimed_at from .*tenant_union_claims", ("run_id", "pid", "claimed_at"), _own_claim
+    r"select run_id, pid, claimed_at, claimed_by, .* from .*tenant_union_claims",
+    ("run_id", "pid", "claimed_at", "claimed_by", "mine"),
+    _own_claim,
 )
 
 

@@ -3,6 +3,7 @@ construct of tests/data/redshift_unsupported.yml seeded into a copy of the proje
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -119,3 +120,34 @@ def test_redshift_verification_sql_passes_the_gate():
     files = check_files(engine="redshift")
     assert any(f.parent.name == "redshift" for f in files)
     assert check([(f"verify {f.relative_to(f.parents[2])}", f.read_text()) for f in files]) == []
+
+
+def test_batches_of_a_wide_table_stay_under_the_statement_size_limit(tmp_path):
+    """A single statement is at most 16 MB ("Amazon Redshift SQL", c_redshift-sql). A table of
+    1,600 columns (the most a table may have, "CTAS usage notes": r_CTAS_usage_notes) with long names, where
+    one tenant has a column the others lack (so each of them is read with an explicit column list,
+    about 80 kB a tenant), at 250 tenants a batch would be about 20 MB: the materialization splits
+    such a batch by bytes, and still reads every tenant."""
+    wide = [[f"column_with_a_fairly_long_descriptive_name_{i:04d}", "character varying(64)"] for i in range(1599)]
+    names = [f"tenant_{i:05d}" for i in range(1, 252)]
+    vars = {
+        "offline_tenants": {"names": names, "columns": [["user_id", "bigint"], *wide],
+                            "columns_by_tenant": {names[0]: [["user_id", "bigint"], *wide[:-1], ["score", "integer"]]}},
+        "tenant_processing": {"max_tenant_limit": len(names), "batch_size": 250},
+    }  # fmt: skip
+    model = (
+        "{{ config(materialized='tenant_union') }}\n"
+        "select * from ({{ multitenant_analytics.union_zero_etl_tenant_tables('wide') }}) as u"
+    )
+    project_dir = tmp_path / "project"
+    shutil.copytree(DEFAULT_PROJECT_DIR, project_dir, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    (project_dir / "models" / "wide_union.sql").write_text(model + "\n")
+    with DbtProject(env=OFFLINE_ENV, project_dir=project_dir, work_dir=tmp_path / "dbt", quiet=True) as project:
+        statements = sent_statements(project, "run", "--select", "wide_union", vars=vars)
+    batches = [(where, sql) for where, sql in statements if "__tu_stg_" in sql and "tenant_id" in sql]
+    assert check(batches, [r for r in load_rules() if r.id == "statement-size"], parse=False) == []
+    assert len(batches) >= 3  # 250 + 1 tenants: the first batch split in two (or more)
+    read = [
+        t for _, sql in batches for t in re.findall(r"from \"multitenant_analytics_zeroetl\"\.\"(tenant_\d+)\"", sql)
+    ]
+    assert len(read) == len(names) and set(read) == set(names)

@@ -12,7 +12,9 @@ dialect is test_redshift_gate.py's job."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -29,9 +31,12 @@ pytestmark = pytest.mark.local
 CONSUMER = Path(__file__).resolve().parents[1] / "consumer_project"
 
 # Redshift's functions and system view the redshift__ macros call, as Redshift documents them, for
-# the arguments they get: STV_SESSIONS.process is a session's pid.
+# the arguments they get: STV_SESSIONS.process is a session's pid, and a regular user (the dbt role
+# of docs/redshift.md) sees only their own sessions in it (r_STV_SESSIONS, "STV_SESSIONS - Amazon
+# Redshift": "Superusers can see all rows; regular users can see only their own data").
 REDSHIFT_EMULATION = """
-create view public.stv_sessions as select pid as process from pg_catalog.pg_stat_activity;
+create view public.stv_sessions as
+select pid as process from pg_catalog.pg_stat_activity where usename = current_user;
 create function public.getdate() returns timestamp language sql stable as 'select localtimestamp';
 """
 
@@ -150,7 +155,7 @@ def test_the_redshift_run_lock_takes_over_a_dead_claim_and_refuses_a_live_one(te
     with psycopg.connect(db.conninfo, autocommit=True) as holder:
         live = holder.info.backend_pid
         dead = query(db, "select coalesce(max(pid), 0) + 100000 from pg_stat_activity")[0][0]
-        insert = "insert into analytics.tenant_union_claims values (%s, %s, %s, localtimestamp)"
+        insert = "insert into analytics.tenant_union_claims values (%s, %s, %s, localtimestamp, current_user)"
         query(db, insert, model, "dead-run", dead)  # a run that died holding the lock
         query(db, insert, other, "other-run", live)  # another model's run, alive
         user = query(db, "select min(user_id) from analytics.rs_users where tenant_id = 'tenant_a'")[0][0]
@@ -172,3 +177,26 @@ def test_the_redshift_run_lock_takes_over_a_dead_claim_and_refuses_a_live_one(te
         dbt.run()
         assert ("tenant_a", user, "two@x.com") in [r[:3] for r in table(db)]
         assert claims(db) == [(other, "other-run", live)]
+
+
+@pytest.mark.tenants(n=3, rows=3, seed=23)
+def test_the_redshift_run_lock_never_takes_over_another_users_claim(tenant_database, redshift_path):
+    """STV_SESSIONS shows a regular user only their own sessions (r_STV_SESSIONS), so another
+    user's live run looks dead to this one: its claim must stop this run, naming that user, not be
+    taken over (two builds of one table at once, the second dropping the first's staging table)."""
+    db, dbt = tenant_database, redshift_path
+    dbt.run()  # creates the claim table
+    model = query(db, """select format('"%s"."analytics"."rs_users"', current_database())""")[0][0]
+    other = f"other_{uuid.uuid4().hex[:8]}"  # roles are server-wide
+    query(db, f"create role {other} login")
+    endpoint = dataclasses.replace(db.endpoint, user=other)
+    with psycopg.connect(endpoint.conninfo(db.name), autocommit=True) as holder:
+        live = holder.info.backend_pid
+        assert query(db, "select count(*) from stv_sessions where process = %s", live) == [(0,)]  # unseen
+        query(db, "insert into analytics.tenant_union_claims values (%s, 'other-user-run', %s, localtimestamp, %s)",
+              model, live, other)  # fmt: skip
+        before = table(db)
+        with pytest.raises(DbtRunError, match=f"run other-user-run, pid {live}, user {other}.*cannot see {other}"):
+            dbt.run()
+        assert table(db) == before
+        assert claims(db) == [(model, "other-user-run", live)]

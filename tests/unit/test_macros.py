@@ -269,3 +269,54 @@ def test_render_tenant_branches_is_the_tenant_by_tenant_rendering(tenant_layouts
     tenants = [{"name": n, "columns_json": layout} for n, layout in tenant_layouts]
     plan = {"table_name": table, "database": database, "only": only, "select_lists": LAYOUTS}
     assert branches.render_tenant_branches(plan, tenants) == branches._tenant_branches_each(plan, tenants)
+
+
+statement_batches = Macros(
+    "union/tenant_batches.sql", "union/union_tenant_tables.sql", "utils/_sql_text.sql", adapter_type="redshift"
+)
+SELECT_LISTS = {  # columns_json -> select list, one of them wide
+    "[]": "*",
+    "[1]": ", ".join(f'cast(null as varchar(65535)) as "column_{i:04d}"' for i in range(40)),
+    "[2]": '"user_id", "email"',
+}
+
+
+@given(
+    st.lists(
+        st.tuples(any_name, st.sampled_from(sorted(SELECT_LISTS))), min_size=1, max_size=30, unique_by=lambda t: t[0]
+    ),  # fmt: skip
+    st.integers(min_value=1, max_value=40),
+    st.integers(min_value=3000, max_value=40000),
+    st.sampled_from([None, "zero_etl", 'zero"etl']),
+)
+@example([("tenant_o'b\\", "[1]")] * 1 + [(f"t{i}", "[1]") for i in range(20)], 30, 3000, "zero_etl")
+def test_statement_batches_keep_every_rendered_batch_under_the_limit(tenant_layouts, size, max_bytes, database):
+    # The statement size limit (c_redshift-sql, "Amazon Redshift SQL": a single statement is at most
+    # 16 MB): every batch's union as render_tenant_union writes it for Redshift (backslashes doubled)
+    # is at most max_bytes bytes, batches are only ever split, and every tenant is kept, in order.
+    tenants = [{"name": n, "columns_json": layout} for n, layout in tenant_layouts]
+    plan = {"table_name": "users", "database": database, "only": {}, "select_lists": SELECT_LISTS, "tenants": tenants}
+    batches = statement_batches.tenant_batches(tenants, size)
+    try:
+        parts = statement_batches.tenant_statement_batches(plan, batches, max_bytes)
+    except CompilerError as exc:
+        assert "alone makes a statement of up to" in str(exc)
+        assert any(len(statement_batches.render_tenant_union(plan, [t]).encode()) > max_bytes / 4 for t in tenants)
+        return
+    assert [t for p in parts for t in p] == tenants
+    assert all(len(statement_batches.render_tenant_union(plan, p).encode()) <= max_bytes for p in parts)
+    ends = {id(b[-1]) for b in batches}
+    assert {id(b[-1]) for b in batches} <= {id(p[-1]) for p in parts} and len(parts) >= len(ends)
+    assert statement_batches.tenant_statement_batches(plan, batches, None) == batches
+
+
+def test_statement_batches_split_only_what_could_pass_the_limit():
+    tenants = [{"name": f"tenant_{i:03d}", "columns_json": "[1]"} for i in range(10)]
+    plan = {"table_name": "users", "database": None, "only": {}, "select_lists": SELECT_LISTS, "tenants": tenants}
+    one = len(statement_batches.render_tenant_union(plan, tenants[:1]).encode())
+    batches = statement_batches.tenant_batches(tenants, 10)
+    assert statement_batches.tenant_statement_batches(plan, batches, 100 * one) == batches  # fits: unchanged
+    parts = statement_batches.tenant_statement_batches(plan, batches, 4 * one)
+    assert 3 <= len(parts) <= 10 and [t for p in parts for t in p] == tenants
+    with pytest.raises(CompilerError, match="tenant tenant_000's users alone makes a statement"):
+        statement_batches.tenant_statement_batches(plan, batches, one // 2)

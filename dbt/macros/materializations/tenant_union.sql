@@ -217,7 +217,7 @@
     {%- if column is not none and column not in union.types -%}
         {{ exceptions.raise_compiler_error("tenant_union: incremental_column '" ~ column ~ "' is not a column of " ~ args.table_name ~ " (columns: " ~ (union.columns | join(', ')) ~ ").") }}
     {%- endif -%}
-    {%- set batches = multitenant_analytics.tenant_batches(union.tenants, build.batch_size) -%}
+    {%- set batches = multitenant_analytics._tenant_union_batches(union, union.tenants, build.batch_size) -%}
     {% do multitenant_analytics.log_tenant_processing_stats(args.table_name, union.tenants | length, build.batch_size, batches | length) %}
     {%- set table_columns = adapter.get_columns_in_relation(existing_relation) if incremental else [] -%}
     {%- set fingerprint_columns = multitenant_analytics._tenant_union_checked_columns(table_columns, build) if incremental else [] -%}
@@ -230,6 +230,32 @@
         'table_fingerprints': multitenant_analytics.tenant_table_fingerprints(existing_relation, fingerprint_columns, column) if incremental else none,
         'replace_tenants': [],
     }) }}
+{% endmacro %}
+
+{% macro _tenant_union_batches(union, tenants, batch_size) %}
+    {#- `tenants` in batches of batch_size (tenant_batches), each split further where its statement
+        could pass the engine's size limit (tenant_union_max_statement_bytes): the model's SQL and
+        1 MiB (the CREATE or INSERT around it, a change check's fingerprint SQL) are kept free. -#}
+    {%- set batches = multitenant_analytics.tenant_batches(tenants, batch_size) -%}
+    {%- set limit = multitenant_analytics.tenant_union_max_statement_bytes() -%}
+    {%- if limit is none -%}{{ return(batches) }}{%- endif -%}
+    {%- set budget = limit - (sql.encode('utf-8') | length) - 1048576 -%}
+    {{ return(multitenant_analytics.tenant_statement_batches(union, batches, budget)) }}
+{% endmacro %}
+
+{% macro tenant_union_max_statement_bytes() %}
+    {#- The largest statement, in bytes, the engine takes, or none where no limit matters. -#}
+    {{ return(adapter.dispatch('tenant_union_max_statement_bytes', 'multitenant_analytics')()) }}
+{% endmacro %}
+
+{% macro default__tenant_union_max_statement_bytes() %}
+    {{ return(none) }}
+{% endmacro %}
+
+{% macro redshift__tenant_union_max_statement_bytes() %}
+    {#- "The maximum size for a single Amazon Redshift SQL statement is 16 MB" (c_redshift-sql), read
+        as the smaller 16,000,000. -#}
+    {{ return(16000000) }}
 {% endmacro %}
 
 {% macro _tenant_union_checked_columns(table_columns, build) %}
@@ -307,7 +333,7 @@ with {{ multitenant_analytics.tenant_union_batch_cte() }} as (
     {%- set seconds = (modules.datetime.datetime.now() - started).total_seconds() -%}
     {{ log("tenant_union " ~ model.name ~ ": incremental, " ~ (changed | length) ~ " of " ~ (plan.union.tenants | length) ~ " tenants changed, " ~ (gone | length) ~ " no longer processed (checked in " ~ (seconds | round(2)) ~ " s)", info=true) }}
     {%- do plan.update({
-        'batches': multitenant_analytics.tenant_batches(changed, build.batch_size),
+        'batches': multitenant_analytics._tenant_union_batches(plan.union, changed, build.batch_size),
         'replace_tenants': (changed | map(attribute='name') | list) + gone,
     }) -%}
     {{ return(plan) }}
@@ -725,22 +751,26 @@ select * from (
     {#- Redshift has no advisory locks. Its documented exclusive lock is LOCK (docs.aws.amazon.com/
         redshift/latest/dg/r_LOCK.html), held to the end of a transaction, while a build spans many.
         So a claim table: under LOCK, a run claims the model in <schema>.tenant_union_claims with its
-        session's pid; a claim whose pid is no longer in STV_SESSIONS (docs.aws.amazon.com/redshift/
-        latest/dg/r_STV_SESSIONS.html) is a dead run's and is taken over. Polls until
-        timeouts.run_wait seconds have passed. -#}
+        session's pid and user; a claim of this user whose pid is no longer in STV_SESSIONS
+        (docs.aws.amazon.com/redshift/latest/dg/r_STV_SESSIONS.html) is a dead run's and is taken
+        over. Only this user's: STV_SESSIONS shows a regular user only their own sessions, so
+        another user's live run would look dead (that claim stays until its run ends, or is
+        deleted by hand). Polls until timeouts.run_wait seconds have passed. -#}
     {%- set claims = api.Relation.create(database=relation.database, schema=relation.schema, identifier='tenant_union_claims') -%}
     {%- set name = multitenant_analytics._sql_string(relation | string) -%}
     {%- set run = multitenant_analytics._sql_string(invocation_id) -%}
     {%- set claim -%}
         create table if not exists {{ claims }} (
             model varchar(1024) not null, run_id varchar(64) not null, pid integer not null,
-            claimed_at timestamp not null
+            claimed_at timestamp not null, claimed_by varchar(128) not null
         );
         lock {{ claims }};
         delete from {{ claims }}
-        where model = {{ name }} and pid not in (select process from stv_sessions);
-        insert into {{ claims }}
-        select {{ name }}, {{ run }}, pg_backend_pid(), getdate()
+        where
+            model = {{ name }} and claimed_by = current_user
+            and pid not in (select stv_sessions.process from stv_sessions);
+        insert into {{ claims }} (model, run_id, pid, claimed_at, claimed_by)
+        select {{ name }}, {{ run }}, pg_backend_pid(), getdate(), current_user
         where not exists (select 1 from {{ claims }} where model = {{ name }});
     {%- endset -%}
     {%- set started = modules.datetime.datetime.now() -%}
@@ -749,10 +779,16 @@ select * from (
         {% do adapter.execute(claim, auto_begin=True) %}
         {% do adapter.commit() %}
         {#- Read in a new transaction, left open for the materialization to commit. -#}
-        {%- set holder = adapter.execute("select run_id, pid, claimed_at from " ~ claims ~ " where model = " ~ name, auto_begin=True, fetch=True)[1].rows[0] -%}
+        {%- set holder = adapter.execute("select run_id, pid, claimed_at, claimed_by, claimed_by = current_user as mine from " ~ claims ~ " where model = " ~ name, auto_begin=True, fetch=True)[1].rows[0] -%}
         {%- if holder[0] == invocation_id -%}{{ return(none) }}{%- endif -%}
         {%- if (modules.datetime.datetime.now() - started).total_seconds() >= timeouts.run_wait -%}
-            {{ exceptions.raise_compiler_error("tenant_union: model " ~ model.name ~ " (" ~ relation ~ ") is being built by another run, still running after " ~ timeouts.run_wait ~ " s (performance.run_wait_seconds): run " ~ holder[0] ~ ", pid " ~ holder[1] ~ ", since " ~ holder[2] ~ ". Hint: wait for it to finish, or stop it (pg_terminate_backend(pid)).") }}
+            {%- set msg -%}
+                tenant_union: model {{ model.name }} ({{ relation }}) is being built by another run, still running after {{ timeouts.run_wait }} s (performance.run_wait_seconds): run {{ holder[0] }}, pid {{ holder[1] }}, user {{ holder[3] }}, since {{ holder[2] }}.
+                {%- if holder[4] %} Hint: wait for it to finish, or stop it (pg_terminate_backend(pid)).
+                {%- else %} Hint: wait for it to finish, or stop it (pg_terminate_backend(pid)); this user cannot see {{ holder[3] }}'s sessions (STV_SESSIONS), so it never takes that claim over: if that run is gone, delete from {{ claims }} where run_id = '{{ holder[0] }}'.
+                {%- endif -%}
+            {%- endset -%}
+            {{ exceptions.raise_compiler_error(msg | trim) }}
         {%- endif -%}
     {%- endfor -%}
     {{ exceptions.raise_compiler_error("tenant_union: model " ~ model.name ~ " (" ~ relation ~ ") could not claim its run lock in " ~ claims ~ ". Hint: check that table.") }}
