@@ -501,8 +501,8 @@ def exec(ctx, dsn, target, dbt_args):  # noqa: A001 - the command's name
 @click.pass_context
 def verify(ctx, dsn, target, schema, model, source_table, key, tenant_column, sql_dir, checks_dir):
     """Check a tenant_union model against the truth and the configured tenant selection (counts per
-    tenant, every selected tenant present, no other schema, unique keys), then run the verification
-    SQL: each query must return zero rows."""
+    tenant, every selected tenant present, each tenant's rows equal to its own schema's, no other
+    schema, unique keys), then run the verification SQL: each query must return zero rows."""
     with _errors():
         config = _config(ctx, dsn=dsn, target=target, schema=schema, checks_dir=checks_dir)
         where = _resolve(config)

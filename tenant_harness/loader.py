@@ -10,6 +10,7 @@ two-row tenants took most of the load's time. Larger tables are loaded by COPY.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -46,6 +47,8 @@ INLINE_ROWS = 100  # tables of at most this many rows are written in the chunk's
 _MEMO_LIMIT = 200_000  # memoised row tails per table layout: tenants of up to 100,000 rows, bounded memory
 TRUTH_TABLE = sql.Identifier(TRUTH_SCHEMA, "tenant_rows")
 TRUTH_COLUMNS = ("table_name", "tenant_id", "source_rows", "expected_rows")
+SHAPES = "table_shapes"  # harness_truth.table_shapes: each table's table_shape, as JSON
+SHAPES_TABLE = sql.Identifier(TRUTH_SCHEMA, SHAPES)
 
 
 def generate_tenants(
@@ -72,7 +75,9 @@ def generate_tenants(
     the table specs each tenant gets (default: ``users``; see :func:`tenant_harness.dataset.table_spec`).
     ``messy_ratio`` / ``invalid_ratio`` override every spec's. The truth is also written to
     ``harness_truth.tenant_rows`` (table_name, tenant_id, source_rows, expected_rows) so verification
-    SQL can compare against it. ``replace`` drops existing schemas of the same names first; without it
+    SQL can compare against it, and each table's key, required columns and cleaning rules to
+    ``harness_truth.table_shapes`` (table_name, shape: :func:`table_shape` as JSON), which verify's
+    row comparison reads. ``replace`` drops existing schemas of the same names first; without it
     an existing schema is an error. ``bulk="insert"`` loads with multi-row INSERTs instead of COPY
     (servers without COPY FROM STDIN). With COPY, a table of at most ``inline_rows`` rows is written
     as INSERTs in the same round trip as its chunk's DDL (0: every table by COPY).
@@ -91,6 +96,7 @@ def generate_tenants(
     with psycopg.connect(conninfo) as conn:
         _check_free(conn, [t.name for t in tenants], replace=replace)
         _create_truth_table(conn)
+        _write_shapes(conn, specs)
         if replace and tenants:
             conn.execute(
                 sql.SQL("delete from {} where tenant_id in ({})").format(
@@ -389,6 +395,28 @@ def _create_truth_table(conn: psycopg.Connection) -> None:
     )
 
 
+def table_shape(spec: TableSpec) -> dict:
+    """What a union model must do with ``spec``'s rows, as verify compares them with the sources:
+    the key and required columns (a row with one null is dropped) and each column's cleaning rule
+    (``trim``, ``lower``, ``upper`` or None), drift's extra columns too."""
+    columns = {c.name: c.clean for c in spec.columns}
+    for drift in spec.drift:
+        columns.update({c.name: c.clean for c in drift.extra if c.name not in columns})
+    return {"key": list(spec.key), "required": list(spec.required), "clean": columns}
+
+
+def _write_shapes(conn: psycopg.Connection, specs: Sequence[TableSpec]) -> None:
+    """The tables' shapes (a later generate of the same table replaces its shape)."""
+    conn.execute(
+        sql.SQL("create table if not exists {} (table_name varchar(256) primary key, shape varchar(65535) not null)")
+        .format(SHAPES_TABLE)
+    )  # fmt: skip
+    names = [s.name for s in specs]
+    conn.execute(sql.SQL("delete from {} where table_name in ({})").format(SHAPES_TABLE, _literals(names)))
+    rows = [(s.name, json.dumps(table_shape(s))) for s in specs]
+    _write_rows(conn, "insert", SHAPES_TABLE, ("table_name", "shape"), rows)
+
+
 class _progress:
     """A rich progress bar over tenants, or nothing when ``enabled`` is false."""
 
@@ -413,4 +441,7 @@ class _progress:
             self.bar.__exit__(*exc)
 
 
-__all__ = ["TRUTH_COLUMNS", "TRUTH_TABLE", "copy_columns", "generate_tenants", "table_ddl"]
+__all__ = [
+    "SHAPES", "SHAPES_TABLE", "TRUTH_COLUMNS", "TRUTH_TABLE", "copy_columns", "generate_tenants", "table_ddl",
+    "table_shape",
+]  # fmt: skip

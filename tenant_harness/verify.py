@@ -2,8 +2,10 @@
 
 For each model (:class:`ModelSpec`: model, source table, key, tenant column) the built-in checks are:
 row counts per tenant against the generator's truth, for the tenants the project's configured selection
-picks (patterns or registry, include/exclude filters); every selected tenant present; no unselected
-schema present; no duplicate (tenant, key); no null tenant or key. A missing model relation is an error.
+picks (patterns or registry, include/exclude filters); every selected tenant present; each tenant's
+rows equal to its own schema's rows, cleaned as the generator's table spec says (so a row read from
+another tenant's schema is caught even where the counts agree); no unselected schema present; no
+duplicate (tenant, key); no null tenant or key. A missing model relation is an error.
 
 Then every ``sql/verification/*.sql`` file (and every file of a project's own checks folder) runs: a
 query that returns zero rows on pass. A file's leading comment describes the check; a ``-- requires:
@@ -14,6 +16,7 @@ it checks that model only (it runs when that model is verified). Where an engine
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,10 +30,12 @@ from . import assets
 from .database import relation_exists
 from .dataset import TRUTH_SCHEMA
 from .errors import ConfigError, HarnessError
+from .loader import SHAPES, SHAPES_TABLE
 from .selection import Selection
 
 DEFAULT_SQL_DIR = assets.SQL_DIR
 _REQUIRES = "requires:"
+_COMPARE_CHUNK = 500  # tenants per comparison statement: one over thousands of tables runs out of lock slots
 _MODEL = "model:"
 
 
@@ -230,6 +235,12 @@ def _model_checks(conn, spec: ModelSpec, *, schema: str, selection: Selection, e
             else None,
         ),
         (
+            "rows_match_sources",
+            f"Selected tenants whose rows in {name} differ from the rows of their own schema's {spec.source_table}"
+            " (cleaned as the generator's table spec says): rows missing, or rows read from another schema.",
+            None,
+        ),
+        (
             "no_unselected_tenants",
             f"Rows of {name} from schemas the configured selection does not pick (noise, excluded tenants).",
             sql.SQL(
@@ -260,12 +271,144 @@ def _model_checks(conn, spec: ModelSpec, *, schema: str, selection: Selection, e
     ]
     out = []
     for check, description, query in checks:
+        if check == "rows_match_sources":
+            compared = sorted(set(selected) & truth_names)
+            where = dict(model_schema=model_schema, name=name, tenants=compared, engine=engine, sample=sample)
+            out.append(_rows_match_sources(conn, spec, description, **where))
+            continue
         if query is None:  # no truth here (e.g. a real database): nothing to compare counts with
             skipped = description + f" Needs harness_truth for {spec.source_table}."
             out.append(CheckResult(check, skipped, "skip", 0, (), (), 0.0, spec.model))
             continue
         text = query.as_string(conn)
         out.append(_run_query(conn, check, description, text, sample, where=f"model {spec.model}", model=spec.model))
+    return out
+
+
+def _rows_match_sources(
+    conn,
+    spec: ModelSpec,
+    description: str,
+    *,
+    model_schema: str,
+    name: str,
+    tenants: list[str],
+    engine: str,
+    sample: int,
+) -> CheckResult:
+    """Per tenant, the model's rows against its own schema's source rows, kept and cleaned as the
+    table's shape (written by the generator) says, on the columns the model and the table share by
+    name: as multisets, so a missing, doubled or foreign row shows. Counts alone cannot see a tenant
+    given another tenant's rows of the same number; this can. Chunks of tenants, one statement each."""
+    started = time.perf_counter()
+    shape = _table_shape(conn, spec.source_table) if engine == "postgres" else None
+    if shape is None or not tenants:
+        why = "Runs on PostgreSQL only." if engine != "postgres" else f"Needs harness_truth for {spec.source_table}."
+        return CheckResult("rows_match_sources", f"{description} {why}", "skip", 0, (), (), 0.0, spec.model)
+    types = _column_types(conn, model_schema, name)
+    compared = [c for c in shape["clean"] if c in types and c != spec.tenant_column]
+    columns = _source_columns(conn, spec.source_table, tenants)
+    failing: list[tuple] = []
+    for i in range(0, len(tenants), _COMPARE_CHUNK):
+        chunk = tenants[i : i + _COMPARE_CHUNK]
+        query = _compare_query(spec, shape, compared, types, columns, chunk, sql.Identifier(model_schema, name))
+        failing += conn.execute(query).fetchall()
+    shown = ", ".join(compared) or "none: counts only"
+    return CheckResult(
+        "rows_match_sources", f"{description} Compared columns: {shown}.", "fail" if failing else "pass",
+        len(failing), tuple(failing[:sample]), ("tenant", "missing_from_model", "not_from_its_schema"),
+        time.perf_counter() - started, spec.model,
+    )  # fmt: skip
+
+
+def _compare_query(spec, shape, compared, types, columns, tenants, model) -> sql.Composed:
+    """Rows (tenant, missing_from_model, not_from_its_schema) of the tenants whose rows differ."""
+    aliases = [sql.Identifier(f"c{i}") for i in range(len(compared))]
+    kept_by = [*shape["key"], *shape["required"]]
+    branches = []
+    for tenant in tenants:
+        present = columns.get(tenant)
+        if present is None:
+            continue  # no such table: the model must hold no row of it, which the model's side shows
+        if all(c in present for c in kept_by):
+            kept = sql.SQL(" and ").join(sql.SQL("{} is not null").format(sql.Identifier(c)) for c in kept_by)
+        else:
+            kept = sql.SQL("false")  # a tenant lacking its key or a required column keeps no row
+        values = [_source_value(c, shape["clean"][c], types[c], c in present) for c in compared]
+        branches.append(
+            sql.SQL("select {} as tenant, {}1 as in_source, 0 as in_model from {} where {}").format(
+                sql.Literal(tenant),
+                sql.SQL("").join(sql.SQL("{} as {}, ").format(v, a) for v, a in zip(values, aliases, strict=True)),
+                sql.Identifier(tenant, spec.source_table),
+                kept if kept_by else sql.SQL("true"),
+            )  # fmt: skip
+        )
+    tenant_column = sql.Identifier(spec.tenant_column)
+    branches.append(
+        sql.SQL(
+            "select cast({t} as text) as tenant, {v}0 as in_source, 1 as in_model from {m} where {t} in ({names})"
+        ).format(
+            t=tenant_column,
+            m=model,
+            names=_name_set(tenants, "postgres"),
+            v=sql.SQL("").join(
+                sql.SQL("cast({} as text) as {}, ").format(sql.Identifier(c), a)
+                for c, a in zip(compared, aliases, strict=True)
+            ),
+        )  # fmt: skip
+    )
+    grouped = sql.SQL(", ").join([sql.Identifier("tenant"), *aliases])
+    return sql.SQL(
+        "select tenant, cast(sum(case when in_source > in_model then in_source - in_model else 0 end) as bigint)"
+        " as missing_from_model,"
+        " cast(sum(case when in_model > in_source then in_model - in_source else 0 end) as bigint)"
+        " as not_from_its_schema"
+        " from (select {g}, sum(in_source) as in_source, sum(in_model) as in_model from ({u}) as side group by {g})"
+        " as counted where in_source <> in_model group by tenant order by tenant"
+    ).format(g=grouped, u=sql.SQL(" union all ").join(branches))
+
+
+def _source_value(column: str, clean: str | None, model_type: str, present: bool) -> sql.Composable:
+    """A source column as the model must hold it, as text: cleaned by its rule, then in the model's type."""
+    if not present:
+        return sql.SQL("cast(null as text)")
+    value = sql.Identifier(column)
+    if clean is not None:
+        value = sql.SQL("trim(cast({} as text))").format(value)
+        value = sql.SQL("{}({})").format(sql.SQL(clean), value) if clean in ("lower", "upper") else value
+    return sql.SQL("cast(cast({} as {}) as text)").format(value, sql.SQL(model_type))
+
+
+def _table_shape(conn, table: str) -> dict | None:
+    """The generator's shape of ``table`` (loader.table_shape), or None where it wrote none."""
+    if not relation_exists(conn, SHAPES, schema=TRUTH_SCHEMA):
+        return None
+    row = conn.execute(sql.SQL("select shape from {} where table_name = %s").format(SHAPES_TABLE), (table,)).fetchone()
+    return json.loads(row[0]) if row else None
+
+
+def _column_types(conn, schema: str, name: str) -> dict[str, str]:
+    """The relation's columns and their full types (with length and precision)."""
+    rows = conn.execute(
+        "select a.attname, format_type(a.atttypid, a.atttypmod) from pg_catalog.pg_attribute as a"
+        " join pg_catalog.pg_class as c on c.oid = a.attrelid join pg_catalog.pg_namespace as n"
+        " on n.oid = c.relnamespace where n.nspname = %s and c.relname = %s and a.attnum > 0 and not a.attisdropped",
+        (schema, name),
+    ).fetchall()
+    return dict(rows)
+
+
+def _source_columns(conn, table: str, tenants: list[str]) -> dict[str, set[str]]:
+    """Per tenant schema holding ``table``: its column names."""
+    rows = conn.execute(
+        "select n.nspname, a.attname from pg_catalog.pg_class as c join pg_catalog.pg_namespace as n"
+        " on n.oid = c.relnamespace join pg_catalog.pg_attribute as a on a.attrelid = c.oid"
+        " where c.relname = %s and n.nspname = any(%s) and a.attnum > 0 and not a.attisdropped",
+        (table, tenants),
+    ).fetchall()
+    out: dict[str, set[str]] = {}
+    for schema, column in rows:
+        out.setdefault(schema, set()).add(column)
     return out
 
 

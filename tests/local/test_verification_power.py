@@ -40,11 +40,30 @@ def _tamper(conninfo: str, sql: str) -> dict[str, str]:
             "where user_id = 3",
             "loaded_in_last_run",
         ),
+        (
+            # Two tenants of the same size given each other's rows: every count, key and tenant agrees.
+            "update analytics.all_users set tenant_id = case tenant_id when 'tenant_a' then 'tenant_b'"
+            " when 'tenant_b' then 'tenant_a' else tenant_id end",
+            "rows_match_sources",
+        ),
+        ("update analytics.all_users set first_name = last_name where user_id = 2", "rows_match_sources"),
     ],
-    ids=["lost-row", "duplicated-row", "lost-tenant", "unclean-email", "null-email", "stale-row", "row-of-last-build"],
+    ids=[
+        "lost-row",
+        "duplicated-row",
+        "lost-tenant",
+        "unclean-email",
+        "null-email",
+        "stale-row",
+        "row-of-last-build",
+        "swapped-tenants",
+        "wrong-value",
+    ],  # fmt: skip
 )
 def test_each_check_catches_its_fault(tenant_database, dbt_project, tampering, caught_by):
     dbt_project.run()
     assert all(c.status == "pass" for c in run_checks(tenant_database.conninfo))
     statuses = _tamper(tenant_database.conninfo, tampering)
     assert statuses[caught_by] == "fail"
+    if caught_by == "rows_match_sources":  # what no other check sees
+        assert {name for name, status in statuses.items() if status == "fail"} == {caught_by}

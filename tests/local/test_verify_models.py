@@ -44,8 +44,8 @@ def test_any_model_key_and_tenant_column(tenant_database, dbt_project):
                              "email from analytics.all_users")  # fmt: skip
     spec = ModelSpec("people", "users", ("person_id",), "org")
     checks = run_checks(tenant_database.conninfo, models=[spec], sql_dir=None)
-    assert {c.name for c in checks} == {"counts_match_truth", "tenants_all_present", "no_unselected_tenants",
-                                        "unique_key", "keys_not_null"}  # fmt: skip
+    assert {c.name for c in checks} == {"counts_match_truth", "tenants_all_present", "rows_match_sources",
+                                        "no_unselected_tenants", "unique_key", "keys_not_null"}  # fmt: skip
     assert {c.status for c in checks} == {"pass"} and {c.model for c in checks} == {"people"}
 
     # The suites' assertions take the same arguments.

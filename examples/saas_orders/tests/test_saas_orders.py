@@ -91,7 +91,8 @@ def test_verify_with_the_projects_own_checks(database, dbt):
     checks = run_checks(endpoint.conninfo(name), models=[MODEL], sql_dir=None, checks_dir=HERE / "checks",
                         dbt_vars=project_vars(HERE))  # fmt: skip
     assert {c.name: c.status for c in checks} == {
-        "counts_match_truth": "pass", "tenants_all_present": "pass", "no_unselected_tenants": "pass",
+        "counts_match_truth": "pass", "tenants_all_present": "pass", "rows_match_sources": "pass",
+        "no_unselected_tenants": "pass",
         "unique_key": "pass", "keys_not_null": "pass", "no_negative_amounts": "pass",
     }  # fmt: skip
 
