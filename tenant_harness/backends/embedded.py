@@ -23,6 +23,8 @@ from ..postmaster import (
     stop_pid,
 )
 
+_SOCKET_PATH_MAX = 107  # sun_path (108 bytes with its NUL), as PostgreSQL checks it
+
 
 class EmbeddedServer(Server):
     """A throwaway PostgreSQL from pip-shipped binaries, in its own temporary folder.
@@ -64,6 +66,7 @@ class EmbeddedServer(Server):
         started = time.perf_counter()
         reap_orphans()
         try:
+            self._check_socket_path()
             self.base_dir.mkdir(parents=True, exist_ok=True)
             # Who owns this folder: reap_orphans() removes it once that process is gone.
             (self.base_dir / OWNER_FILE).write_text("detached" if self.detached else str(os.getpid()))
@@ -84,6 +87,17 @@ class EmbeddedServer(Server):
             raise
         self.startup_seconds = time.perf_counter() - started
         return self
+
+    def _check_socket_path(self) -> None:
+        """PostgreSQL refuses a Unix socket path over 107 bytes, and its own message names neither
+        the cause's source nor the way out: say both before initdb runs."""
+        path = str((self.socket_dir / ".s.PGSQL.65535").absolute())
+        if len(path.encode()) > _SOCKET_PATH_MAX:
+            raise ServerStartError(
+                f"the embedded server's folder {self.base_dir} is too deep for its Unix socket ({path}: "
+                f"{len(path.encode())} bytes, PostgreSQL allows {_SOCKET_PATH_MAX}). Hint: point "
+                "TENANT_HARNESS_TMPDIR at a shorter folder, e.g. /tmp/th."
+            )
 
     def _log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -88,3 +88,10 @@ def test_a_login_the_server_refuses_is_named_at_once(tenant_server):
     dsn = tenant_server.endpoint.conninfo("no_such_database")
     with pytest.raises(ServerStartError, match='refused the connection: .*database "no_such_database" does not exist'):
         ExistingServer(dsn=dsn).start()
+
+
+def test_a_folder_too_deep_for_the_unix_socket_is_a_clear_error(tmp_path):
+    deep = tmp_path / ("d" * 60) / "tenant-harness-pg-x"
+    with pytest.raises(ServerStartError, match=r"too deep for its Unix socket .* PostgreSQL allows 107\)\. Hint: "):
+        EmbeddedServer(base_dir=deep).start()
+    assert not deep.exists()  # nothing made, nothing left
