@@ -55,17 +55,21 @@ def test_every_command_has_help():
 
 
 def test_sigterm_mid_run_cleans_up_and_exits_130(tmp_path):
+    import os
+    import shutil
     import signal
     import subprocess
     import sys
+    import tempfile
     import time
 
-    from tenant_harness.server import scratch_root
-
-    before = set(scratch_root().glob("tenant-harness-pg-*"))
+    # Its own scratch root: other harnesses on the machine (the other xdist worker) start and stop
+    # servers meanwhile, so a listing of the shared root before and after proves nothing.
+    scratch = Path(tempfile.mkdtemp(prefix="th-", dir="/tmp"))  # short: the server's socket lives in it
     proc = subprocess.Popen(
         [sys.executable, "-m", "tenant_harness.cli", "demo", "--tenants", "300", "--rows", "200"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+        env={**os.environ, "TENANT_HARNESS_TMPDIR": str(scratch)},
     )  # fmt: skip
     for line in proc.stdout:
         if "== dbt run" in line:
@@ -75,18 +79,18 @@ def test_sigterm_mid_run_cleans_up_and_exits_130(tmp_path):
     output = proc.stdout.read()
     assert proc.wait(timeout=60) == 130, output
     assert "interrupted" in output
-    assert set(scratch_root().glob("tenant-harness-pg-*")) <= before  # its server folder is gone
-    assert _servers() <= {str(folder) for folder in before}  # and its postmaster
+    try:
+        assert [p.name for p in scratch.iterdir()] == []  # its server folder is gone
+        assert _servers(scratch) == set()  # and its postmaster
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _servers() -> set[str]:
-    """Folders of the embedded servers running now under this run's scratch root (other harnesses
-    on the machine, e.g. parallel mutation runs with their own TENANT_HARNESS_TMPDIR, are not ours)."""
+def _servers(root: Path) -> set[str]:
+    """Folders of the embedded servers running now under scratch root ``root``."""
     import psutil
 
-    from tenant_harness.server import scratch_root
-
-    root = scratch_root().resolve()
+    root = root.resolve()
     folders = set()
     for proc in psutil.process_iter(["cmdline"]):
         args = proc.info["cmdline"] or []
