@@ -308,62 +308,100 @@ def _rows_match_sources(
         return CheckResult("rows_match_sources", f"{description} {why}", "skip", 0, (), (), 0.0, spec.model)
     types = _column_types(conn, model_schema, name)
     compared = [c for c in shape["clean"] if c in types and c != spec.tenant_column]
-    columns = _source_columns(conn, spec.source_table, tenants)
+    sides = _Sides(spec, shape, compared, types, _source_columns(conn, spec.source_table, tenants),
+                   sql.Identifier(model_schema, name))  # fmt: skip
     failing: list[tuple] = []
     for i in range(0, len(tenants), _COMPARE_CHUNK):
-        chunk = tenants[i : i + _COMPARE_CHUNK]
-        query = _compare_query(spec, shape, compared, types, columns, chunk, sql.Identifier(model_schema, name))
-        failing += conn.execute(query).fetchall()
-    shown = ", ".join(compared) or "none: counts only"
+        failing += conn.execute(sides.differing(tenants[i : i + _COMPARE_CHUNK])).fetchall()
+    shown = sorted(failing)[:sample]
+    same_count = [row[0] for row in shown if row[1] == row[2]]
+    # Where the counts agree, which columns differ (a missing row changes every column's sum).
+    by_tenant = dict(conn.execute(sides.differing_columns(same_count)).fetchall()) if same_count else {}
+    shown = [(*row, ", ".join(by_tenant.get(row[0], [])) or "rows missing or extra") for row in shown]
     return CheckResult(
-        "rows_match_sources", f"{description} Compared columns: {shown}.", "fail" if failing else "pass",
-        len(failing), tuple(failing[:sample]), ("tenant", "rows_in_source", "rows_in_model"),
-        time.perf_counter() - started, spec.model,
+        "rows_match_sources", f"{description} Compared columns: {', '.join(compared) or 'none: counts only'}.",
+        "fail" if failing else "pass", len(failing), tuple(shown),
+        ("tenant", "rows_in_source", "rows_in_model", "columns_that_differ"), time.perf_counter() - started,
+        spec.model,
     )  # fmt: skip
 
 
-def _compare_query(spec, shape, compared, types, columns, tenants, model) -> sql.Composed:
-    """Rows (tenant, rows_in_source, rows_in_model) of the tenants whose rows differ: per tenant, the
-    row count and the sum of a 64-bit hash of each row's text on either side (a multiset
-    fingerprint: one pass, no sort; two different multisets agree with a chance of about 2^-64)."""
-    kept_by = [*shape["key"], *shape["required"]]
-    # The first branch fixes the columns' names and types.
-    branches = [sql.SQL("select cast(null as text) as tenant, cast(0 as bigint) as n, cast(null as numeric) as h")
-                + sql.SQL(" where false")]  # fmt: skip
-    for tenant in tenants:
-        present = columns.get(tenant)
-        if present is None:
-            continue  # no such table: the model must hold no row of it, which the model's side shows
-        if all(c in present for c in kept_by):
-            kept = sql.SQL(" and ").join(sql.SQL("{} is not null").format(sql.Identifier(c)) for c in kept_by)
-        else:
-            kept = sql.SQL("false")  # a tenant lacking its key or a required column keeps no row
-        values = [_source_value(c, shape["clean"][c], types[c], c in present) for c in compared]
-        branches.append(
-            sql.SQL("select {}, count(*), {} from {} where {}").format(
-                sql.Literal(tenant),
-                _row_hash_sum(values),
-                sql.Identifier(tenant, spec.source_table),
-                kept if kept_by else sql.SQL("true"),
-            )  # fmt: skip
+class _Sides:
+    """Per-tenant fingerprints of the rows a model must hold (read from each tenant's own schema,
+    kept and cleaned as the table's shape says) and of the rows it holds: the row count and the sum
+    of a 64-bit hash of each row's text (a multiset fingerprint: one pass, no sort; two different
+    multisets agree with a chance of about 2^-64)."""
+
+    def __init__(self, spec: ModelSpec, shape: dict, compared: list[str], types: dict, columns: dict, model):
+        self.spec, self.shape, self.compared, self.types, self.columns, self.model = (
+            spec, shape, compared, types, columns, model,
+        )  # fmt: skip
+
+    def differing(self, tenants: list[str]) -> sql.Composed:
+        """(tenant, rows_in_source, rows_in_model) of the tenants whose fingerprints differ."""
+        return sql.SQL(
+            "select coalesce(s.tenant, m.tenant), coalesce(s.n, 0), coalesce(m.n, 0) from ({}) as s full join ({})"
+            " as m on s.tenant = m.tenant where coalesce(s.n, 0) <> coalesce(m.n, 0) or coalesce(s.h0, 0) <>"
+            " coalesce(m.h0, 0)"
+        ).format(*self._fingerprints(tenants, lambda values: [sql.SQL("row({})").format(sql.SQL(", ").join(values))]))
+
+    def differing_columns(self, tenants: list[str]) -> sql.Composed:
+        """(tenant, [columns whose per-column fingerprints differ]) of ``tenants``."""
+        n = len(self.compared)
+        names = sql.SQL(", ").join(
+            sql.SQL("case when coalesce(s.h{i}, 0) <> coalesce(m.h{i}, 0) then {name} end").format(
+                i=sql.SQL(str(i)), name=sql.Literal(c)
+            )
+            for i, c in enumerate(self.compared)
         )
-    tenant_column = sql.Identifier(spec.tenant_column)
-    in_model = sql.SQL("select cast({t} as text) as tenant, count(*) as n, {h} from {m} where {t} in ({names})"
-                       " group by 1").format(
-        t=tenant_column, m=model, names=_name_set(tenants, "postgres"),
-        h=_row_hash_sum([sql.SQL("cast({} as text)").format(sql.Identifier(c)) for c in compared]),
-    )  # fmt: skip
-    return sql.SQL(
-        "select coalesce(s.tenant, m.tenant) as tenant, coalesce(s.n, 0) as rows_in_source,"
-        " coalesce(m.n, 0) as rows_in_model from ({source}) as s full join ({model}) as m on s.tenant = m.tenant"
-        " where coalesce(s.n, 0) <> coalesce(m.n, 0) or coalesce(s.h, 0) <> coalesce(m.h, 0) order by 1"
-    ).format(source=sql.SQL(" union all ").join(branches), model=in_model)
+        listed = sql.SQL("array_remove(array[{}], null)").format(names) if n else sql.SQL("cast(array[] as text[])")
+        return sql.SQL(
+            "select coalesce(s.tenant, m.tenant), {} from ({}) as s full join ({}) as m on s.tenant = m.tenant"
+        ).format(listed, *self._fingerprints(tenants, lambda values: [sql.SQL("row({})").format(v) for v in values]))
+
+    def _fingerprints(self, tenants: list[str], rows) -> tuple[sql.Composable, sql.Composable]:
+        """The source side (a union of one aggregate per tenant) and the model's side (grouped by
+        tenant), each (tenant, n, h0, h1, ...): h<i> the hash sum of the i-th of ``rows(values)``."""
+        kept_by = [*self.shape["key"], *self.shape["required"]]
+        width = len(rows([sql.SQL("x")] * len(self.compared)))
+        # The first branch fixes the columns' names and types.
+        hashes = sql.SQL("").join(
+            sql.SQL(", cast(null as numeric) as h{}").format(sql.SQL(str(i))) for i in range(width)
+        )
+        branches = [sql.SQL("select cast(null as text) as tenant, cast(0 as bigint) as n{} where false").format(hashes)]
+        for tenant in tenants:
+            present = self.columns.get(tenant)
+            if present is None:
+                continue  # no such table: the model must hold no row of it, which the model's side shows
+            if all(c in present for c in kept_by):
+                kept = sql.SQL(" and ").join(sql.SQL("{} is not null").format(sql.Identifier(c)) for c in kept_by)
+            else:
+                kept = sql.SQL("false")  # a tenant lacking its key or a required column keeps no row
+            values = [_source_value(c, self.shape["clean"][c], self.types[c], c in present) for c in self.compared]
+            branches.append(
+                sql.SQL("select {}, count(*){} from {} where {}").format(
+                    sql.Literal(tenant),
+                    _hash_sums(rows(values)),
+                    sql.Identifier(tenant, self.spec.source_table),
+                    kept if kept_by else sql.SQL("true"),
+                )  # fmt: skip
+            )
+        values = [sql.SQL("cast({} as text)").format(sql.Identifier(c)) for c in self.compared]
+        tenant = sql.Identifier(self.spec.tenant_column)
+        in_model = sql.SQL("select cast({t} as text) as tenant, count(*) as n{h} from {m} where {t} in ({names})"
+                           " group by 1").format(
+            t=tenant, h=_hash_sums(rows(values)), m=self.model, names=_name_set(tenants, "postgres"),
+        )  # fmt: skip
+        return sql.SQL(" union all ").join(branches), in_model
 
 
-def _row_hash_sum(values: list[sql.Composable]) -> sql.Composable:
-    """The sum of a 64-bit hash of each row's text values, as a record's text: a NULL and an empty
-    string differ there (nothing vs \"\")."""
-    return sql.SQL("sum(hashtextextended(cast(row({}) as text), 0)) as h").format(sql.SQL(", ").join(values))
+def _hash_sums(rows: list[sql.Composable]) -> sql.Composable:
+    """``, sum(hash of row i's text) as h<i>`` for each row expression: a record's text tells a NULL
+    from an empty string (nothing vs \"\")."""
+    return sql.SQL("").join(
+        sql.SQL(", sum(hashtextextended(cast({} as text), 0)) as h{}").format(r, sql.SQL(str(i)))
+        for i, r in enumerate(rows)
+    )
 
 
 def _source_value(column: str, clean: str | None, model_type: str, present: bool) -> sql.Composable:

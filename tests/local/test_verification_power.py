@@ -67,3 +67,15 @@ def test_each_check_catches_its_fault(tenant_database, dbt_project, tampering, c
     assert statuses[caught_by] == "fail"
     if caught_by == "rows_match_sources":  # what no other check sees
         assert {name for name, status in statuses.items() if status == "fail"} == {caught_by}
+
+
+def test_rows_match_sources_names_the_tenants_and_columns_that_differ(tenant_database, dbt_project):
+    dbt_project.run()
+    with psycopg.connect(tenant_database.conninfo) as conn:
+        conn.execute(
+            "update analytics.all_users set first_name = last_name where tenant_id = 'tenant_c' and user_id = 2"
+        )
+        conn.execute("delete from analytics.all_users where tenant_id = 'tenant_d' and user_id = 1")
+    (check,) = [c for c in run_checks(tenant_database.conninfo) if c.name == "rows_match_sources"]
+    assert check.status == "fail" and check.failing_rows == 2
+    assert check.rows == (("tenant_c", 4, 4, "first_name"), ("tenant_d", 4, 3, "rows missing or extra"))
