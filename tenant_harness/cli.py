@@ -200,7 +200,7 @@ def _fail(exc: Exception) -> None:
 @click.pass_context
 def up(ctx, tenants, rows, seed, dsn, backend, replace):
     """Start PostgreSQL (kept running) and generate the tenant schemas."""
-    with _errors():
+    with _errors(), state_file.exclusive("up"):
         config = _config(ctx, tenants=tenants, rows=rows, seed=seed, dsn=dsn, backend=backend)
         saved = state_file.load()
         if saved is not None and server_gone(saved):
@@ -374,7 +374,7 @@ def _with_up_tenants(config: HarnessConfig) -> HarnessConfig:
 @click.option("--force", is_flag=True, help="Forget the state file even if the server is not found.")
 def down(force):
     """Stop the server that `up` started and remove its data."""
-    with _errors():
+    with _errors(), state_file.exclusive("down"):
         try:
             saved = state_file.load()
         except HarnessError:
@@ -679,8 +679,14 @@ def _errors():
     help="The dbt project whose macros/ and models/ are mutated.  [default: the global --project-dir]",
 )
 @click.option("--changed-since", metavar="REF", help="Only mutate lines changed since this git ref (merge base).")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Mutants run at once; the control's test files are split over as many processes.")
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Mutants run at once; the control's test files are split over as many processes.",
+)
 @click.option(
     "--test-command",
     default=None,

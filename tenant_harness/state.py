@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -49,6 +52,29 @@ def state_path(start: Path | None = None) -> Path:
         if any((folder / marker).exists() for marker in _ROOT_MARKERS):
             return candidate
     return here / STATE_DIR / "state.json"
+
+
+@contextlib.contextmanager
+def exclusive(command: str) -> Iterator[None]:
+    """Hold the state's lock while ``command`` (up, down) reads and writes the state: two ``up``s at
+    once each saw no state, each started a server, and the one whose state was overwritten ran on
+    with nothing left to stop it. The lock is on the folder holding the state folder (never removed,
+    unlike the state folder itself, so every process locks the same inode); a second command fails
+    at once rather than wait."""
+    folder = state_path().parent.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise HarnessError(
+                f"{command}: another tenant-harness up or down is running for {state_path()}. Hint: wait for it "
+                "to finish (tenant-harness down then stops the server it started)."
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def save(state: HarnessState) -> Path:

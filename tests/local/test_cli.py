@@ -241,3 +241,19 @@ def test_tenant_names_must_be_distinct(tmp_path):
     (tmp_path / "t.toml").write_text('[harness]\ntenant_names = ["acme", "acme"]\n')
     result = CliRunner().invoke(main, ["--config", str(tmp_path / "t.toml"), "config"])
     assert result.exit_code == 1 and "tenant_names must be distinct, non-empty schema names" in result.output
+
+
+def test_up_while_another_up_or_down_runs_is_a_clear_error(tmp_path, monkeypatch):
+    """Two `up`s at once each found no state and started a server; the one whose state the other
+    overwrote ran on with nothing to stop it. The second now stops at once, starting nothing."""
+    from tenant_harness import state
+
+    monkeypatch.setenv("TENANT_HARNESS_STATE_DIR", str(tmp_path / "state"))
+    with state.exclusive("up"):  # an `up` (or `down`) in progress
+        for command in ("up", "down"):
+            result = CliRunner().invoke(main, [command])
+            assert result.exit_code == 1, result.output
+            assert f"{command}: another tenant-harness up or down is running for" in result.output
+            assert "Hint: wait for it" in result.output
+    assert not (tmp_path / "state" / "state.json").exists()
+    assert CliRunner().invoke(main, ["down"]).output.startswith("down: nothing to stop")  # free again
