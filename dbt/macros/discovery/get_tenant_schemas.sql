@@ -152,7 +152,8 @@
                 ), '{}') as layout_key,
                 c.oid as relid
             from pg_catalog.pg_namespace as n
-            -- A lateral lookup by (name, schema) per tenant: always an index probe, once. A plain
+            -- A lateral lookup by (name, schema) per tenant: always one index probe (`limit 1`
+            -- keeps the planner from flattening it into a join; the pair is unique anyway). A plain
             -- join was planned as a 50M-row nested loop with catalog statistics stale after a bulk
             -- load; to_regclass() would fail on schemas we may not use.
             left join lateral (
@@ -162,6 +163,7 @@
                     t.relnamespace = n.oid
                     and t.relname = {{ multitenant_analytics._sql_string(table_name) }}
                     and t.relkind in ('r', 'p', 'v', 'm', 'f')
+                limit 1
             ) as c on true
             where n.nspname ilike {{ multitenant_analytics._sql_string(multitenant_analytics._glob_to_like(pattern)) }} escape '!'
         ),
