@@ -12,12 +12,14 @@ from tenant_harness.runner import DEFAULT_PROJECT_DIR, DbtProject
 
 from .redshift_gate import (
     OFFLINE_ENV,
+    RUN_LOCK,
     check,
     compiled_nodes,
     existing_tables_replies,
     load_rules,
     masked,
     offline_vars,
+    recording_redshift,
     rule_hits,
     sent_statements,
     tenant_drop_replies,
@@ -151,3 +153,92 @@ def test_batches_of_a_wide_table_stay_under_the_statement_size_limit(tmp_path):
         t for _, sql in batches for t in re.findall(r"from \"multitenant_analytics_zeroetl\"\.\"(tenant_\d+)\"", sql)
     ]
     assert len(read) == len(names) and set(read) == set(names)
+
+
+def split_transactions(log: list[str]) -> list[list[str]]:
+    """The recorded statements in transactions (cut at each commit or rollback), each statement on
+    one line without dbt's query comment."""
+    transactions: list[list[str]] = [[]]
+    for sql in log:
+        if sql.strip().lower() in ("commit", "rollback"):
+            transactions.append([])
+        else:
+            transactions[-1].append(re.sub(r"^/\*.*?\*/\s*", "", " ".join(sql.split())))
+    return transactions
+
+
+SHARED = ("tenant_union_claims", "tenant_union_runs", "tenant_union_tenants")
+
+
+def test_the_tables_runs_share_are_locked_before_anything_else_in_a_transaction(tmp_path):
+    """Runs of the models of one schema write the claim table and the run log. Amazon's remedy for
+    serializable isolation errors is to lock every table a transaction touches at its beginning,
+    before any operation ("Troubleshooting serializable isolation errors",
+    c_serial_isolation-serializable-isolation-troubleshooting; a snapshot is taken at the first
+    SELECT, DML or CREATE TABLE: "Serializable isolation", c_serial_isolation). Every transaction of
+    a first build, an incremental build and a full refresh that writes one of them locks it first."""
+    vars = offline_vars(3, names=["tenant_o'brien", "tenant_back\\slash", "tenant_00003"])
+    logs = []
+    with DbtProject(env=OFFLINE_ENV, work_dir=tmp_path / "dbt", quiet=True) as project:
+        for replies, args in (
+            ([], ()),
+            (existing_tables_replies(), ()),
+            (existing_tables_replies(), ("--full-refresh",)),
+        ):
+            with recording_redshift([RUN_LOCK, *replies]) as log:
+                project.invoke("run", "--select", "zero_etl_all_users", *args, vars=vars)
+            logs.append(log)
+    writes = 0
+    for log in logs:
+        for transaction in split_transactions(log):
+            written = {t for s in transaction for t in SHARED if re.match(rf"(insert into|delete from) \S*{t}\b", s)}
+            if not written:
+                continue
+            writes += 1
+            head = [s for s in transaction if not re.match(r"(begin|set )", s, re.IGNORECASE)]
+            locked = set()
+            for s in head:
+                if not s.lower().startswith("lock "):
+                    break
+                locked |= {t for t in SHARED if t in s}
+            assert written <= locked, (written, transaction)
+    assert writes >= 9  # per run: the claim, the swap or apply with its run log, the claim's removal
+
+
+def test_an_incremental_build_commits_its_delta_with_its_run_log(tmp_path):
+    """The delta (delete, insert), the run log and the tenant set commit in one transaction, and
+    the staging table is dropped only after it: dbt-redshift's adapter.drop_relation commits the
+    open transaction first (dbt-adapters, dbt-redshift/src/dbt/adapters/redshift/impl.py
+    drop_relation and connections.py fresh_transaction), which would commit the delta alone."""
+    vars = offline_vars(3, names=["tenant_o'brien", "tenant_back\\slash", "tenant_00003"])
+    with (
+        DbtProject(env=OFFLINE_ENV, work_dir=tmp_path / "dbt", quiet=True) as project,
+        recording_redshift([RUN_LOCK, *existing_tables_replies()]) as log,
+    ):
+        project.invoke("run", "--select", "zero_etl_all_users", vars=vars)
+    transactions = split_transactions(log)
+    table = '"dev"."analytics_analytics"."zero_etl_all_users"'
+    delta = [t for t in transactions if any(f"delete from {table} where tenant_id in" in s for s in t)]
+    assert len(delta) == 1, delta
+    sent = "\n".join(delta[0])
+    assert f"insert into {table} select * from" in sent  # the changed tenants' rows
+    assert 'insert into "dev"."analytics_analytics"."tenant_union_runs"' in sent
+    assert 'insert into "dev"."analytics_analytics"."tenant_union_tenants"' in sent
+    assert not any(s.startswith("drop table") for s in delta[0])
+    later = [s for t in transactions[transactions.index(delta[0]) + 1 :] for s in t]
+    assert any(s.startswith("drop table") and "zero_etl_all_users__tu_stg_" in s for s in later)
+
+
+def test_a_build_without_transactions_is_refused(tmp_path):
+    """dbt-redshift's profile default is autocommit on; with its behavior flag
+    redshift_skip_autocommit_transaction_statements on it sends no BEGIN or COMMIT (dbt-adapters,
+    dbt-redshift/src/dbt/adapters/redshift/connections.py begin/commit), so each statement would
+    commit alone: the build stops naming the flag, before it sends anything of its own."""
+    project_dir = tmp_path / "project"
+    shutil.copytree(DEFAULT_PROJECT_DIR, project_dir, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    config = project_dir / "dbt_project.yml"
+    config.write_text(config.read_text() + "\nflags:\n  redshift_skip_autocommit_transaction_statements: true\n")
+    with DbtProject(env=OFFLINE_ENV, project_dir=project_dir, work_dir=tmp_path / "dbt", quiet=True) as project:
+        sent = sent_statements(project, "run", "--select", "zero_etl_all_users", vars=offline_vars(3),
+                               expect_failure="redshift_skip_autocommit_transaction_statements is on")  # fmt: skip
+    assert not any("tenant_union_claims" in sql or "__tu_stg_" in sql for _, sql in sent)

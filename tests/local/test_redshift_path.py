@@ -54,6 +54,7 @@ REDSHIFT_MACROS = [
     "tenant_union_set_timeouts(timeouts)",
     "tenant_union_swap_in(existing_relation, statements, timeouts, tx)",
     "tenant_union_finish(relation, backup)",
+    "tenant_union_lock_log(relation, timeouts)",
 ]
 
 MODEL = """

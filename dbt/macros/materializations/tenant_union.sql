@@ -35,6 +35,7 @@
     {%- set record = multitenant_analytics._tenant_union_record(target_relation, plan, build, staged) -%}
     {%- if plan.incremental -%}
         {% do multitenant_analytics._tenant_union_begin(tx) %}
+        {% do multitenant_analytics.tenant_union_lock_log(target_relation, build.timeouts) %}
         {%- set backup = multitenant_analytics._tenant_union_apply(existing_relation, plan, build, relations) -%}
         {% do adapter.execute(record.sql | join(';\n'), auto_begin=True) %}
     {%- else -%}
@@ -106,6 +107,7 @@
 
 {% macro _tenant_union_settings() %}
     {#- What this build does, from the model's config and the project's vars; bad values stop here. -#}
+    {% do multitenant_analytics.tenant_union_check_transactions() %}
     {%- set union = (config.get('meta') or {}).get('tenant_union') -%}
     {%- if union is none -%}
         {%- set msg -%}
@@ -138,6 +140,29 @@
         'show_progress': var('logging', {}).get('show_tenant_progress', true),
         'started': modules.datetime.datetime.now(),
     }) }}
+{% endmacro %}
+
+{% macro tenant_union_check_transactions() %}
+    {#- Stops the build where the adapter would not run its statements in transactions: the swap
+        and the incremental apply must commit at once, or not at all. Dispatched. -#}
+    {{ return(adapter.dispatch('tenant_union_check_transactions', 'multitenant_analytics')()) }}
+{% endmacro %}
+
+{% macro default__tenant_union_check_transactions() %}
+{% endmacro %}
+
+{% macro redshift__tenant_union_check_transactions() %}
+    {#- dbt-redshift connects with autocommit on by default and sends BEGIN and COMMIT itself; with
+        its behavior flag redshift_skip_autocommit_transaction_statements on it sends neither, so
+        every statement would commit alone (a swap half done, a delta without its run log), and a
+        BEGIN of ours would open a transaction nothing commits. -#}
+    {%- set flag = adapter.behavior.redshift_skip_autocommit_transaction_statements -%}
+    {%- if flag.no_warn and target.autocommit -%}
+        {%- set msg -%}
+            tenant_union: model {{ model.name }} needs transactions, but the flag redshift_skip_autocommit_transaction_statements is on with autocommit: dbt-redshift then sends no BEGIN or COMMIT and every statement commits on its own, so a build could be left half applied. Hint: set flags: {redshift_skip_autocommit_transaction_statements: false} in dbt_project.yml, or autocommit: false in the profile.
+        {%- endset -%}
+        {{ exceptions.raise_compiler_error(msg | trim) }}
+    {%- endif -%}
 {% endmacro %}
 
 {% macro _tenant_union_volatile_columns() %}
@@ -556,8 +581,9 @@ select * from (
 {% endmacro %}
 
 {% macro default__tenant_union_swap_in(existing_relation, statements, timeouts, tx) %}
-    {#- A statement each. -#}
+    {#- A statement each; the run log's tables locked first (tenant_union_lock_log). -#}
     {% do multitenant_analytics._tenant_union_begin(tx) %}
+    {% do multitenant_analytics.tenant_union_lock_log(this, timeouts) %}
     {%- if existing_relation is not none -%}
         {% do multitenant_analytics.tenant_union_lock_table(existing_relation, timeouts) %}
     {%- else -%}
@@ -580,8 +606,8 @@ select * from (
 {% endmacro %}
 
 {% macro tenant_union_finish(relation, backup) %}
-    {#- After the swap's commit: drops `backup` (the old table, if not none) and releases the run
-        lock (tenant_union_unlock). Dispatched. -#}
+    {#- After the swap's commit: drops `backup` (the old table, or an incremental build's staging
+        table; none: nothing) and releases the run lock (tenant_union_unlock). Dispatched. -#}
     {{ return(adapter.dispatch('tenant_union_finish', 'multitenant_analytics')(relation, backup)) }}
 {% endmacro %}
 
@@ -602,7 +628,7 @@ select * from (
     {#- The delta must have the table's columns and types, in order: a changed model or a changed
         tenant column needs a rebuild, not a misaligned or truncating insert. With no tenant to
         read, the model's columns come from an empty staging table (the model over one tenant's
-        table, no rows). -#}
+        table, no rows). Returns the staging table, for tenant_union_finish to drop. -#}
     {%- if not plan.batches -%}
         {%- set shape = multitenant_analytics.render_tenant_branches(plan.union, plan.union.tenants[:1])[0] ~ ' limit 0' -%}
         {% do adapter.execute(multitenant_analytics._tenant_union_batch_sql({'first': true, 'sql': sql, 'relations': relations}, shape), auto_begin=True) %}
@@ -622,8 +648,10 @@ select * from (
         {% do multitenant_analytics.tenant_union_lock_table(existing_relation, build.timeouts, mode='share row exclusive') %}
         {% do adapter.execute(apply, auto_begin=True) %}
     {%- endif -%}
-    {% do adapter.drop_relation(relations.staging) %}
-    {{ return(none) }}
+    {#- The staging table is dropped after the commit (tenant_union_finish): dbt-redshift's
+        adapter.drop_relation commits the open transaction first (its fresh_transaction), which
+        would commit the delta apart from its run log, hooks and grants. -#}
+    {{ return(relations.staging) }}
 {% endmacro %}
 
 {% macro _tenant_union_apply_sql(existing_relation, plan, build, relations) %}
@@ -643,8 +671,10 @@ select * from (
 {% endmacro %}
 
 {% macro _tenant_union_drop(relation) %}
-    {#- adapter.drop_relation without its macro context (costly per call): the statement, then the cache. -#}
-    {% do adapter.execute(get_drop_sql(relation), auto_begin=False) %}
+    {#- adapter.drop_relation without its macro context (costly per call): the statement in a
+        transaction of its own (as dbt-redshift drops: its fresh_transaction), then the cache. -#}
+    {% do adapter.execute(get_drop_sql(relation), auto_begin=True) %}
+    {% do adapter.commit() %}
     {% do adapter.cache_dropped(relation) %}
 {% endmacro %}
 
@@ -759,11 +789,22 @@ select * from (
     {%- set claims = api.Relation.create(database=relation.database, schema=relation.schema, identifier='tenant_union_claims') -%}
     {%- set name = multitenant_analytics._sql_string(relation | string) -%}
     {%- set run = multitenant_analytics._sql_string(invocation_id) -%}
-    {%- set claim -%}
+    {%- set log = multitenant_analytics._tenant_union_log_tables(relation) -%}
+    {#- The tables runs of this schema's models share, created in a transaction of their own: each
+        transaction that writes them then LOCKs them before anything else, as Amazon's remedy for
+        serializable isolation errors asks (c_serial_isolation-serializable-isolation-troubleshooting:
+        lock every table at the beginning of the transaction, before any operation). -#}
+    {%- set tables -%}
         create table if not exists {{ claims }} (
             model varchar(1024) not null, run_id varchar(64) not null, pid integer not null,
             claimed_at timestamp not null, claimed_by varchar(128) not null
         );
+        {{ multitenant_analytics._tenant_union_runs_ddl(log[0]) }};
+        {{ multitenant_analytics._tenant_union_tenants_ddl(log[1]) }}
+    {%- endset -%}
+    {% do adapter.execute(tables, auto_begin=True) %}
+    {% do adapter.commit() %}
+    {%- set claim -%}
         lock {{ claims }};
         delete from {{ claims }}
         where
@@ -796,8 +837,31 @@ select * from (
 
 {% macro default__tenant_union_unlock(relation) %}
     {%- set claims = api.Relation.create(database=relation.database, schema=relation.schema, identifier='tenant_union_claims') -%}
-    {% do adapter.execute("delete from " ~ claims ~ " where run_id = " ~ multitenant_analytics._sql_string(invocation_id), auto_begin=True) %}
+    {#- Locked first, as every transaction that writes the claims (default__tenant_union_lock). -#}
+    {% do adapter.execute("lock " ~ claims ~ ";\ndelete from " ~ claims ~ " where run_id = " ~ multitenant_analytics._sql_string(invocation_id), auto_begin=True) %}
     {% do adapter.commit() %}
+{% endmacro %}
+
+{% macro tenant_union_lock_log(relation, timeouts) %}
+    {#- At the start of the transaction that writes the run log (the swap, the incremental apply):
+        set the timeouts and lock the run log's tables (_tenant_union_log_tables), where concurrent
+        writers of one table must be serialized by hand. Dispatched. -#}
+    {{ return(adapter.dispatch('tenant_union_lock_log', 'multitenant_analytics')(relation, timeouts)) }}
+{% endmacro %}
+
+{% macro default__tenant_union_lock_log(relation, timeouts) %}
+    {#- Redshift: two builds of one schema that each delete from and insert into the run log in
+        overlapping transactions are not serializable (c_serial_isolation); LOCK first, in one
+        order, makes the second wait for the first's commit
+        (c_serial_isolation-serializable-isolation-troubleshooting). The tables exist: the run
+        lock created them (default__tenant_union_lock). -#}
+    {% do multitenant_analytics.tenant_union_set_timeouts(timeouts) %}
+    {% do adapter.execute("lock " ~ (multitenant_analytics._tenant_union_log_tables(relation) | join(', ')), auto_begin=True) %}
+{% endmacro %}
+
+{% macro postgres__tenant_union_lock_log(relation, timeouts) %}
+    {#- PostgreSQL: row-level writes under read committed need no lock; the run log's tables may
+        not exist yet (the swap creates them). -#}
 {% endmacro %}
 
 {% macro tenant_union_lock_table(relation, timeouts, mode='access exclusive') %}

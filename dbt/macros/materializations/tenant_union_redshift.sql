@@ -49,3 +49,8 @@
     {#- No advisory lock to release: the drop, then the claim's removal. -#}
     {{ return(multitenant_analytics.default__tenant_union_finish(relation, backup)) }}
 {% endmacro %}
+
+{% macro redshift__tenant_union_lock_log(relation, timeouts) %}
+    {#- Concurrent writers of the run log are serialized by LOCK on Redshift, not left alone as on PostgreSQL. -#}
+    {{ return(multitenant_analytics.default__tenant_union_lock_log(relation, timeouts)) }}
+{% endmacro %}

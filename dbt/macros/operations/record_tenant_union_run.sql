@@ -7,17 +7,7 @@
     {%- set stats_sql = multitenant_analytics._sql_string(stats_json) if stats_json | length <= 65000 else 'null' -%}
     {%- set log_table = api.Relation.create(database=relation.database, schema=relation.schema, identifier='tenant_union_runs') -%}
     {%- set sql -%}
-        create table if not exists {{ log_table }} (
-            model varchar(256) not null,
-            finished_at timestamp not null,
-            tenants integer not null,
-            batches integer not null,
-            batch_size integer not null,
-            rows_written bigint not null,
-            seconds double precision not null,
-            incremental boolean not null,
-            batch_stats varchar(65535)
-        );
+        {{ multitenant_analytics._tenant_union_runs_ddl(log_table) }};
         insert into {{ log_table }} values (
             {{ multitenant_analytics._sql_string(relation.identifier) }}, {{ dbt.current_timestamp() }},
             {{ tenants }}, {{ batches }}, {{ batch_size }}, {{ rows }}, {{ seconds }}, {{ incremental }},
@@ -41,7 +31,7 @@
         name would cost seconds at 50,000 tenants). -#}
     {%- set escaped = tenants | map(attribute='name') | map('replace', '\\', backslash) | map('replace', "'", "''") | list -%}
     {%- set sql -%}
-        create table if not exists {{ table }} (model varchar(256) not null, tenant varchar(256) not null);
+        {{ multitenant_analytics._tenant_union_tenants_ddl(table) }};
         delete from {{ table }} where model = {{ model }};
         {%- if escaped %}
         insert into {{ table }} (model, tenant) values
@@ -50,3 +40,31 @@
     {%- endset -%}
     {{ return(sql) }}
 {% endmacro %}
+
+{% macro _tenant_union_log_tables(relation) %}
+    {#- [tenant_union_runs, tenant_union_tenants] of the schema of `relation`: the run log every
+        tenant_union model of that schema writes. -#}
+    {%- set out = [] -%}
+    {%- for name in ['tenant_union_runs', 'tenant_union_tenants'] -%}
+        {%- do out.append(api.Relation.create(database=relation.database, schema=relation.schema, identifier=name)) -%}
+    {%- endfor -%}
+    {{ return(out) }}
+{% endmacro %}
+
+{% macro _tenant_union_runs_ddl(table) -%}
+    create table if not exists {{ table }} (
+        model varchar(256) not null,
+        finished_at timestamp not null,
+        tenants integer not null,
+        batches integer not null,
+        batch_size integer not null,
+        rows_written bigint not null,
+        seconds double precision not null,
+        incremental boolean not null,
+        batch_stats varchar(65535)
+    )
+{%- endmacro %}
+
+{% macro _tenant_union_tenants_ddl(table) -%}
+    create table if not exists {{ table }} (model varchar(256) not null, tenant varchar(256) not null)
+{%- endmacro %}
