@@ -223,6 +223,18 @@ def test_estimate_processing_time_is_calibrated_from_measured_builds(tenant_data
     # Only the last 50 full builds count.
     _record_builds(tenant_database, [("all_users", 10, 10, 1000.0, False)] + [("all_users", 10, 10, 1.0, False)] * 50)
     assert _estimate(dbt_project, 10, 10) == pytest.approx(1.0)
+    # Builds of empty tenants (no rows at all): the cost cannot be split, so it is all per tenant
+    # (15 s / 30 tenants), not a division by zero.
+    _record_builds(tenant_database, [("all_users", 10, 0, 5.0, False), ("all_users", 20, 0, 10.0, False)])
+    assert _estimate(dbt_project, 100, 1000) == pytest.approx(0.5 * 100)
+    # A fitted cost of exactly zero is a cost, not a negative one to fall back from: seconds that grow
+    # with rows only (0.02 s a row) fit 0 per tenant; seconds that do not grow with rows fit 0 per row
+    # and 1 s per tenant (the mean per tenant, 5 s / 4 tenants, would say 1.25).
+    _record_builds(tenant_database, [("all_users", t, r, s, False) for t, r, s in [(1, 100, 2), (2, 100, 2),
+                                                                                   (1, 300, 6)]])  # fmt: skip
+    assert _estimate(dbt_project, 10, 1000) == pytest.approx(0.02 * 10 * 1000)
+    _record_builds(tenant_database, [("all_users", t, r, s, False) for t, r, s in [(1, 0, 1), (1, 1, 3), (2, 2, 1)]])
+    assert _estimate(dbt_project, 100, 1000) == pytest.approx(1.0 * 100)
     # Builds of 50,000 tenants and billions of rows or more: squares and products past PostgreSQL's
     # integer and bigint.
     per_tenant, per_row = 0.5, 1e-6
