@@ -80,6 +80,13 @@ def test_cleaned_values_are_clean(built):
         assert sum(t.messy_rows for t in built.db.truth.tenants) > 0  # there was something to clean
 
 
+def test_tenant_a_users_is_the_sample_tenants_rows_of_all_users(built):
+    # The view: every all_users row of var sample_tenant (tenant_a), and nothing else.
+    view = built.query("select * from analytics.tenant_a_users order by user_id")
+    assert view == built.query("select * from analytics.all_users where tenant_id = 'tenant_a' order by user_id")
+    assert len(view) == built.db.truth.kept_by_tenant.get("tenant_a", 0)
+
+
 def test_dbt_tests_pass(built):
     assert built.test.success, built.test.describe_failure()
     assert len(built.defined_tests) >= 5  # not nothing: not_null x3, accepted_values, unique, presence

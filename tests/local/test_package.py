@@ -115,3 +115,5 @@ def test_package_vars_do_not_reach_the_consumers_models(tenant_database, tmp_pat
             dbt.run(vars={"tenant_processing": {"include_tenants": ["nomatch"]}})
     assert per_tenant(db) == {**db.truth.kept_by_tenant, "tenant_xy": db.truth.kept_by_tenant["tenant_a"]}
     assert last_build(db) == (6, 1, 50)  # the macros' defaults: pattern tenant_*, batch_size 50
+    # And logging.show_performance_stats: the stats block is in dbt's log.
+    assert "Total Tenants: 6\nBatch Size: 50\nBatch Count: 1" in (tmp_path / "dbt" / "logs" / "dbt.log").read_text()

@@ -201,6 +201,26 @@ def _record_builds(db, builds: list[tuple[str, int, int, float, bool]]) -> None:
 
 
 @pytest.mark.tenants(n=3, rows=2)
+def test_each_build_logs_the_stats_block_unless_turned_off(tenant_database, dbt_project):
+    # The seed's stats block, in dbt's log, unless logging.show_performance_stats is false (a project
+    # without the var gets it too: test_package.py).
+    log = dbt_project.work_dir / "logs" / "dbt.log"
+
+    def logged(**run) -> str:
+        start = log.stat().st_size if log.exists() else 0
+        dbt_project.run("all_users", **run)
+        with log.open() as f:
+            f.seek(start)
+            return f.read()
+
+    tenants = len(tenant_database.truth.tenants)
+    block = f"Table: users\nTotal Tenants: {tenants}\nBatch Size: 2\nBatch Count: {-(-tenants // 2)}"
+    assert block in logged(vars={"tenant_processing": {"batch_size": 2}})
+    off = {"tenant_processing": {"batch_size": 2}, "logging": {"show_performance_stats": False}}
+    assert "Tenant Processing Stats" not in logged(vars=off)
+
+
+@pytest.mark.tenants(n=3, rows=2)
 def test_estimate_processing_time_is_calibrated_from_measured_builds(tenant_database, dbt_project):
     args = ["run-operation", "estimate_processing_time", "--args", "{tenant_count: 100, avg_rows_per_tenant: 1000}"]
     with pytest.raises(DbtRunError, match="no measured builds yet"):
@@ -570,9 +590,11 @@ def test_a_tenants_identical_rows_are_all_kept(tenant_database, dbt_project):
     union = compiled(dbt_project, "{{ multitenant_analytics.union_tenant_tables('users', batch_size=2) }}")
     counts = dict(sql(tenant_database, f"select tenant_id, count(*) from ({union}) as u group by 1"))
     assert counts == {t.name: t.source_rows + 1 for t in truth.tenants}
-    dbt_project.run("all_users", vars={"tenant_processing": {"batch_size": 2}})
+    dbt_project.run("all_users", "tenant_a_users", vars={"tenant_processing": {"batch_size": 2}})
     counts = dict(sql(tenant_database, "select tenant_id, count(*) from analytics.all_users group by 1"))
     assert counts == {name: rows + 1 for name, rows in truth.kept_by_tenant.items()}
+    # And the tenant_a_users view over it (no DISTINCT there either).
+    assert sql(tenant_database, "select count(*) from analytics.tenant_a_users") == [(counts["tenant_a"],)]
 
 
 @pytest.mark.tenants(n=3, rows=3, seed=8)
