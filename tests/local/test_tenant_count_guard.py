@@ -191,3 +191,15 @@ def test_the_only_tenant_replaced_by_another_stops_the_run(tenant_database, dbt_
         dbt_project.run("all_users")
     assert "without 1 of the 1 tenants of its last recorded build (now 1 tenants)" in str(failed.value)
     assert f"Vanished tenants: {name}. Hint" in str(failed.value)
+
+
+@pytest.mark.tenants(n=5, rows=2)
+def test_another_models_build_keeps_this_models_tenant_names(tenant_database, second_model):
+    """A build records its model's tenant names only: after another model's build, all_users' two
+    tenants replaced by two others are still named and stop the run (a count would see no drop)."""
+    names = sorted(tenant_database.truth.names)
+    second_model.run("all_users", vars={"tenant_processing": {"include_tenants": names[:2]}})
+    second_model.run("user_emails")
+    with pytest.raises(DbtRunError) as failed:
+        second_model.run("all_users", vars={"tenant_processing": {"include_tenants": names[2:4]}})
+    assert f"Vanished tenants: {names[0]}, {names[1]}." in str(failed.value)
