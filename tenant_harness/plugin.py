@@ -102,7 +102,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _skip(items: list[pytest.Item], marker: str, reason: str) -> None:
     skip = pytest.mark.skip(reason=reason)
     for item in items:
-        if marker in item.keywords:
+        if item.get_closest_marker(marker) is not None:  # a marker, not any keyword (folder names are)
             item.add_marker(skip)
 
 

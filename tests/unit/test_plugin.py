@@ -47,3 +47,18 @@ def test_plugin_imposes_no_policy_without_opt_in(pytester, monkeypatch):
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1, passed=1)
+
+
+def test_only_marked_tests_are_skipped_whatever_the_folders_are_called(pytester, monkeypatch):
+    """Folder and file names are keywords too: a project in a folder named `redshift` had every test
+    skipped (and a green run that ran nothing) when the Redshift settings were missing."""
+    for name in ("TENANT_HARNESS_REDSHIFT_HOST", "TENANT_HARNESS_REDSHIFT_USER", "DBT_ENV_SECRET_REDSHIFT_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    pytester.makeini("[pytest]\ntenant_harness_skip_unavailable = true\n")
+    folder = pytester.mkpydir("redshift")
+    (folder / "test_redshift_named.py").write_text(
+        "import pytest\n@pytest.mark.redshift\ndef test_on_redshift():\n    assert False\n"
+        "def test_plain():\n    assert True\n"
+    )
+    result = pytester.runpytest("-rs")
+    result.assert_outcomes(passed=1, skipped=1)
