@@ -14,10 +14,11 @@ from typing import Any
 HARNESS_SCHEMAS = ("harness_truth",)
 
 
-def glob_regex(glob: str) -> re.Pattern:
-    """A glob (``*`` any characters, ``?`` one, everything else literal) as a case-insensitive regex."""
+def glob_regex(glob: str, *, ignore_case: bool = True) -> re.Pattern:
+    """A glob (``*`` any characters, ``?`` one, everything else literal) as a regex: case-insensitive
+    (as ``tenant_schema_pattern`` matches) unless ``ignore_case`` is false (as the filters match)."""
     parts = [".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in glob]
-    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
+    return re.compile("".join(parts), (re.IGNORECASE if ignore_case else 0) | re.DOTALL)
 
 
 def project_vars(project_dir: str | os.PathLike, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -87,11 +88,12 @@ class Selection:
             regexes = [glob_regex(p) for p in self.patterns]
             found = [s for s in schemas if any(r.fullmatch(s) for r in regexes)]
         found = [s for s in found if not self.never_tenants(s, project_schemas)]
+        # Filter entries name schemas exactly (org_3 and "Org_3" are two tenants); the pattern not.
         if self.include:
-            keep = [glob_regex(g) for g in self.include]
+            keep = [glob_regex(g, ignore_case=False) for g in self.include]
             found = [s for s in found if any(r.fullmatch(s) for r in keep)]
         if self.exclude:
-            drop = [glob_regex(g) for g in self.exclude]
+            drop = [glob_regex(g, ignore_case=False) for g in self.exclude]
             found = [s for s in found if not any(r.fullmatch(s) for r in drop)]
         if self.skip_missing_table:
             found = [s for s in found if schemas[s]]

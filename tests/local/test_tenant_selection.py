@@ -3,6 +3,8 @@ schemas never tenants, include entries naming no tenant warn (or stop, by config
 
 from __future__ import annotations
 
+import re
+
 import psycopg
 import pytest
 
@@ -120,3 +122,33 @@ def test_tenants_whose_table_is_a_materialized_view_or_a_foreign_table_are_read(
     )
     counts = dict(query(tenant_database, "select tenant_id, count(*) from analytics.all_users group by 1"))
     assert counts["tenant_mv"] == counts["tenant_ft"] == tenant_database.truth.kept_by_tenant[source]
+
+
+CASE_NAMES = ("org_3", "Org_3", "org_4")
+
+
+@pytest.mark.tenants(tenant_names=CASE_NAMES, rows=3)
+def test_filter_entries_name_schemas_exactly_as_postgresql_spells_them(tenant_database, dbt_project):
+    """org_3 and "Org_3" are two schemas: an entry for one never reads the other, and an entry that
+    matches no schema but one differing only by case stops the run instead of guessing."""
+    kept = tenant_database.truth.kept_by_tenant
+
+    def built(processing):
+        # Each filter change is deliberate: the guard against vanishing tenants is switched off.
+        got = built_tenants(tenant_database, dbt_project, tenant_schema_pattern="org_*",
+                            tenant_processing={"max_tenant_drop": 1, **processing})  # fmt: skip
+        counts = dict(query(tenant_database, "select tenant_id, count(*) from analytics.all_users group by 1"))
+        assert counts == {t: kept[t] for t in got}
+        return got
+
+    # The pattern is case-insensitive: it finds both spellings, each read from its own schema.
+    assert built({}) == ["Org_3", "org_3", "org_4"]
+    assert built({"include_tenants": ["org_3"]}) == ["org_3"]
+    assert built({"include_tenants": ["Org_3"]}) == ["Org_3"]
+    assert built({"include_tenants": ["org_*"]}) == ["org_3", "org_4"]
+    assert built({"exclude_tenants": ["org_3"]}) == ["Org_3", "org_4"]
+    assert built({"enable_tenant_filter": True, "filtered_tenants": ["Org_3", "org_4"]}) == ["Org_3", "org_4"]
+    for setting, entry in [("include_tenants", "ORG_3"), ("exclude_tenants", "Org_4"), ("filtered_tenants", "ORG_*")]:
+        with pytest.raises(DbtRunError, match=rf"tenant_processing.{setting} entry '{re.escape(entry)}' matches no "
+                                              rf"tenant; .* differ(s)? from it only by case"):  # fmt: skip
+            built({setting: [entry], "enable_tenant_filter": setting == "filtered_tenants"})

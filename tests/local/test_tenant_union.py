@@ -121,7 +121,7 @@ def test_filters_include_exclude_and_seed_filter(tenant_database, dbt_project):
 
     assert tenants_for({"enable_tenant_filter": True, "filtered_tenants": ["tenant_b", "tenant_d"]}) == [
         "tenant_b", "tenant_d"]  # fmt: skip
-    assert tenants_for({"include_tenants": ["TENANT_?"], "exclude_tenants": ["*_a", "tenant_e"]}) == [
+    assert tenants_for({"include_tenants": ["tenant_?"], "exclude_tenants": ["*_a", "tenant_e"]}) == [
         "tenant_b", "tenant_c", "tenant_d"]  # fmt: skip
     # An include entry naming no tenant (an offboarded customer) warns; an exclude one is fine.
     assert tenants_for({"include_tenants": ["tenant_a", "tenant_nope"], "exclude_tenants": ["tenant_gone"]}) == [

@@ -10,6 +10,7 @@
     {%- set pattern = var('tenant_schema_pattern', 'tenant_*') -%}
     {%- set found = multitenant_analytics.get_tenant_schemas(table_name, none, database) -%}
     {%- set tenants = found -%}
+    {%- do multitenant_analytics._refuse_case_near_misses(found, cfg) -%}
 
     {%- if cfg.enable_tenant_filter -%}
         {%- set tenants = multitenant_analytics._apply_globs(tenants, cfg.filtered_tenants, 'filtered_tenants', keep=true, unknown=cfg.unknown_filter_entry) -%}
@@ -60,12 +61,13 @@
 {% endmacro %}
 
 {% macro _apply_globs(tenants, globs, setting, keep, unknown='warn') %}
-    {#- Keep (or drop) tenants matching any glob. A keep-glob that matches no discovered tenant (a
-        typo, an offboarded customer) warns, or stops the run with `unknown` 'error'; a drop-glob that
-        matches nothing changes nothing and is fine. -#}
+    {#- Keep (or drop) tenants matching any glob, case-sensitively: PostgreSQL schema names are, so
+        org_3 and "Org_3" are two tenants and an entry names one of them. A keep-glob that matches no
+        discovered tenant (a typo, an offboarded customer) warns, or stops the run with `unknown`
+        'error'; a drop-glob that matches nothing changes nothing and is fine. -#}
     {%- set matched = {} -%}
     {%- set out = [] -%}
-    {%- set flags = modules.re.IGNORECASE + modules.re.DOTALL -%}
+    {%- set flags = modules.re.DOTALL -%}
     {%- set regexes = {} -%}
     {%- for g in globs -%}{%- do regexes.update({g: modules.re.compile(multitenant_analytics._glob_regex(g), flags)}) -%}{%- endfor -%}
     {%- for t in tenants -%}
@@ -93,4 +95,32 @@
         {{ exceptions.warn(msg ~ " (ignored; tenant_processing.unknown_filter_entry: warn)") }}
     {%- endif -%}
     {{ return(out) }}
+{% endmacro %}
+
+{% macro _refuse_case_near_misses(found, cfg) %}
+    {#- A filter entry that matches no discovered tenant but matches some ignoring case is a wrong
+        spelling (filters match exactly): stop, naming them, rather than read or drop the wrong
+        schema. Checked against every discovered tenant, so an entry for a tenant an earlier filter
+        already left out is not reported. -#}
+    {%- set names = found | map(attribute='name') | list -%}
+    {%- set settings = (['filtered_tenants'] if cfg.enable_tenant_filter else []) + ['include_tenants', 'exclude_tenants'] -%}
+    {%- for setting in settings -%}
+        {%- for g in cfg[setting] -%}
+            {%- set exact = modules.re.compile(multitenant_analytics._glob_regex(g), modules.re.DOTALL) -%}
+            {%- set loose = modules.re.compile(multitenant_analytics._glob_regex(g), modules.re.DOTALL + modules.re.IGNORECASE) -%}
+            {%- set near = [] -%}
+            {%- set hit = namespace(exact=false) -%}
+            {%- for name in names -%}
+                {%- if exact.fullmatch(name) -%}{%- set hit.exact = true -%}
+                {%- elif loose.fullmatch(name) -%}{%- do near.append(name) -%}
+                {%- endif -%}
+            {%- endfor -%}
+            {%- if near and not hit.exact -%}
+                {%- set msg -%}
+                    get_filtered_tenant_schemas: tenant_processing.{{ setting }} entry '{{ g }}' matches no tenant; {{ near[:10] | join(', ') }}{{ ' ...' if near | length > 10 }} {{ 'differs' if near | length == 1 else 'differ' }} from it only by case, and filter entries match schema names exactly, as PostgreSQL compares them. Hint: spell the entry as the schema is named ({{ near[0] }}), or list each spelling you mean.
+                {%- endset -%}
+                {{ exceptions.raise_compiler_error(msg | trim) }}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endfor -%}
 {% endmacro %}
