@@ -522,6 +522,11 @@ def test_volatile_columns_must_be_columns_the_check_may_leave_out(tenant_databas
     (models / "checked.sql").write_text(CHECKED_MODEL.format(volatile=", volatile_columns=['updated_at']"))
     with pytest.raises(DbtRunError, match="volatile_columns names 'updated_at', a unique_key or incremental_column"):
         project.run("checked")
+    # A column read from the tenants' table is data, not a load time: left out of the check, an
+    # in-place change to it would never reach the table.
+    (models / "checked.sql").write_text(CHECKED_MODEL.format(volatile=", volatile_columns=['loaded_at', 'email']"))
+    with pytest.raises(DbtRunError, match="volatile_columns names 'email', a column of the tenants' users table"):
+        project.run("checked")
 
 
 @pytest.mark.tenants(n=3, rows=3)

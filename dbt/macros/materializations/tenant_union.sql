@@ -242,6 +242,12 @@
     {%- if column is not none and column not in union.types -%}
         {{ exceptions.raise_compiler_error("tenant_union: incremental_column '" ~ column ~ "' is not a column of " ~ args.table_name ~ " (columns: " ~ (union.columns | join(', ')) ~ ").") }}
     {%- endif -%}
+    {#- A volatile column is one the model makes anew on every build (a load time). One read from the
+        tenants' table is data: left out of the change check, an in-place change to it would never
+        reach the table. -#}
+    {%- for name in build.volatile_columns if name in union.types and name not in build.unique_key and name != column -%}
+        {{ exceptions.raise_compiler_error("tenant_union: volatile_columns names '" ~ name ~ "', a column of the tenants' " ~ args.table_name ~ " table: a change to it that keeps " ~ (column or 'the incremental column') ~ " would never reach " ~ model.name ~ ". Hint: volatile_columns lists only columns the model computes anew on every build, such as now() as loaded_at.") }}
+    {%- endfor -%}
     {%- set batches = multitenant_analytics._tenant_union_batches(union, union.tenants, build.batch_size) -%}
     {% do multitenant_analytics.log_tenant_processing_stats(args.table_name, union.tenants | length, build.batch_size, batches | length) %}
     {%- set table_columns = adapter.get_columns_in_relation(existing_relation) if incremental else [] -%}
