@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 
 import psycopg
 import pytest
@@ -12,6 +13,7 @@ from tenant_harness.errors import DbtRunError
 from tenant_harness.runner import DbtProject
 from tenant_harness.tenants import expected_all_users, plan_tenants
 from tests.suites import all_users_checks
+from tests.suites.db import holding, wait_until
 
 pytestmark = pytest.mark.local
 
@@ -641,3 +643,59 @@ def test_columns_differing_by_case_take_the_lower_case_or_the_asked_spelling(ten
     union = compiled(dbt_project, f"{{{{ multitenant_analytics.union_tenant_tables('users', columns={asked}) }}}}")
     actual = sql(tenant_database, f'select tenant_id, user_id, "EMAIL", "Nickname" from ({union}) as u')
     assert sorted(actual) == sorted(expected)
+
+
+@pytest.mark.tenants(n=3, rows=3)
+def test_two_models_first_built_at_once_share_the_run_log(tenant_database, probe_project):
+    """The first build of two tenant_union models in one schema, their swaps overlapping (dbt runs
+    models in threads): both create the run log if it is not there. The second must wait for the
+    first's swap, not fail on PostgreSQL's catalog ("duplicate key value violates unique constraint
+    pg_type_typname_nsp_index"). Gates make the overlap certain: first_log's swap stays open in its
+    post-hook while second_log, held in its pre-hook until then, reaches its own swap."""
+    db = tenant_database
+    models, project = probe_project
+    union = "with u as ({{ multitenant_analytics.union_tenant_tables('users') }}) select u.tenant_id, u.user_id from u"
+    (models / "first_log.sql").write_text(
+        "{{ config(materialized='tenant_union', post_hook='lock table public.gate_b in access share mode') }}\n" + union
+    )
+    (models / "second_log.sql").write_text(
+        "{{ config(materialized='tenant_union', pre_hook='lock table public.gate_a in access share mode') }}\n" + union
+    )
+    sql(db, "create table public.gate_a (x int); create table public.gate_b (x int)")
+    assert sql(db, "select to_regclass('analytics.tenant_union_runs')") == [(None,)]
+    waits = "select count(*) > 0 from pg_stat_activity where wait_event_type = 'Lock' and application_name like %s"
+    failure = []
+
+    def build():
+        try:
+            project.run("first_log", "second_log")
+        except DbtRunError as exc:
+            failure.append(exc)
+
+    runner = threading.Thread(target=build)
+    with (
+        holding(db.conninfo, "lock table public.gate_a in access exclusive mode") as gate_a,
+        holding(db.conninfo, "lock table public.gate_b in access exclusive mode") as gate_b,
+    ):
+        runner.start()
+        try:
+            # first_log has created the run log in its open swap; second_log waits at its gate.
+            assert wait_until(db.conninfo, waits, ("%tenant_union first_log run%",)), "first_log never waited"
+            assert wait_until(db.conninfo, waits, ("%tenant_union second_log run%",)), "second_log never waited"
+            gate_a.commit()
+            # second_log builds, then waits in its swap for first_log's.
+            assert wait_until(
+                db.conninfo,
+                "select count(*) > 0 from pg_stat_activity where wait_event_type = 'Lock' and "
+                "application_name like %s and query not like %s",
+                ("%tenant_union second_log run%", "%gate_a%"),
+            ), "second_log never reached its swap"
+        finally:
+            gate_a.commit()
+            gate_b.commit()
+            runner.join(timeout=300)
+    assert not failure, failure[0]
+    for model in ("first_log", "second_log"):
+        assert sql(db, f"select count(*) from analytics.{model}") == [(db.truth.source_rows,)]
+    logged = sql(db, "select model, tenants from analytics.tenant_union_runs order by 1")
+    assert logged == [("first_log", 3), ("second_log", 3)]

@@ -692,7 +692,9 @@ select * from (
     {%- set tenants = multitenant_analytics._record_tenant_set(target_relation, plan.union.tenants) -%}
     {#- Without their last `;`, so that joined with ';' they make no empty statement (Redshift's
         parser rejects one). -#}
-    {{ return({'seconds': seconds, 'sql': [(run | trim).rstrip(';'), (tenants | trim).rstrip(';')]}) }}
+    {%- set lock = multitenant_analytics.tenant_union_log_lock_sql(target_relation) -%}
+    {%- set statements = ([lock] if lock else []) + [(run | trim).rstrip(';'), (tenants | trim).rstrip(';')] -%}
+    {{ return({'seconds': seconds, 'sql': statements}) }}
 {% endmacro %}
 
 {% macro tenant_union_lock(relation, timeouts) %}
@@ -867,7 +869,8 @@ select * from (
 
 {% macro postgres__tenant_union_lock_log(relation, timeouts) %}
     {#- PostgreSQL: row-level writes under read committed need no lock; the run log's tables may
-        not exist yet (the swap creates them). -#}
+        not exist yet (the swap creates them, in turn with other models' swaps while they are
+        missing: postgres__tenant_union_log_lock_sql). -#}
 {% endmacro %}
 
 {% macro tenant_union_lock_table(relation, timeouts, mode='access exclusive') %}

@@ -68,3 +68,31 @@
 {% macro _tenant_union_tenants_ddl(table) -%}
     create table if not exists {{ table }} (model varchar(256) not null, tenant varchar(256) not null)
 {%- endmacro %}
+
+{% macro tenant_union_log_lock_sql(relation) %}
+    {#- The statement that goes first among the run-log statements of a swap in relation's schema,
+        or '' (none). Dispatched. -#}
+    {{ return(adapter.dispatch('tenant_union_log_lock_sql', 'multitenant_analytics')(relation)) }}
+{% endmacro %}
+
+{% macro default__tenant_union_log_lock_sql(relation) %}
+    {{ return('') }}
+{% endmacro %}
+
+{% macro postgres__tenant_union_log_lock_sql(relation) %}
+    {#- Two models' first builds, their swaps overlapping, would both create the run-log tables:
+        the second's `create table if not exists` waits for the first's uncommitted one, then fails
+        on the catalog ("duplicate key value violates unique constraint
+        pg_type_typname_nsp_index"). While a table is missing, swaps in the schema take turns on a
+        transaction advisory lock, and the later one's create sees the table; once both exist, no
+        lock is taken. -#}
+    {%- set tables = multitenant_analytics._tenant_union_log_tables(relation) -%}
+    {%- set key = multitenant_analytics._sql_string('tenant_union_log:' ~ relation.database ~ '.' ~ relation.schema) -%}
+    {%- set sql -%}
+        select pg_advisory_xact_lock(hashtextextended({{ key }}, 0))
+        where
+            to_regclass({{ multitenant_analytics._sql_string(tables[0] | string) }}) is null
+            or to_regclass({{ multitenant_analytics._sql_string(tables[1] | string) }}) is null
+    {%- endset -%}
+    {{ return(sql | trim) }}
+{% endmacro %}
