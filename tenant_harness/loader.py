@@ -10,11 +10,12 @@ two-row tenants took most of the load's time. Larger tables are loaded by COPY.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -167,13 +168,15 @@ def _load_chunk(
     truth_rows = []
     load = _LOADERS[bulk]
     planned = [[table_rows(spec, t, seed) for spec in specs] for t in chunk]
-    _create_tables(conn, chunk, specs, planned, replace=replace, inline_rows=inline_rows)
+    with _naming_misfits([s.name for s in specs], [t.name for t in chunk]):
+        _create_tables(conn, chunk, specs, planned, replace=replace, inline_rows=inline_rows)
     for tenant, tables in zip(chunk, planned, strict=True):
         truths = []
         domain = tenant_domain(tenant.name)
         for spec, (layout, data) in zip(specs, tables, strict=True):
             if layout is not None and len(data) > inline_rows:
-                load(conn, sql.Identifier(tenant.name, spec.name), layout, data, domain)
+                with _naming_misfits([spec.name], [tenant.name]):
+                    load(conn, sql.Identifier(tenant.name, spec.name), layout, data, domain)
             truth = tenant_truth(spec, layout, tenant, data)
             truths.append(truth)
             if layout is not None:
@@ -181,6 +184,23 @@ def _load_chunk(
         out.append(tuple(truths))
     _write_rows(conn, bulk, TRUTH_TABLE, TRUTH_COLUMNS, truth_rows)
     return out
+
+
+@contextlib.contextmanager
+def _naming_misfits(tables: list[str], tenants: list[str]) -> Iterator[None]:
+    """A generated value the table's column type refuses (too long, out of range) is a table spec
+    whose types do not fit its values: a ConfigError naming the table, the tenants and the fix."""
+    try:
+        yield
+    except psycopg.errors.DataError as exc:
+        where = (exc.diag.context or "").strip().splitlines()
+        names = ", ".join(tenants[:5]) + (" ..." if len(tenants) > 5 else "")
+        raise ConfigError(
+            f"generated rows do not fit the column types of table {', '.join(tables)} of tenant(s) {names}: "
+            f"{str(exc).splitlines()[0]}{f' ({where[0]})' if where else ''}. Hint: widen the column's type in "
+            "[[harness.tables]]: messy values of a column with a `clean` rule carry extra spaces and another "
+            "case, and `choices` and generated values must fit as well."
+        ) from exc
 
 
 def _chunks(items: list, size: int) -> Iterable[list]:

@@ -11,6 +11,7 @@ from psycopg import sql
 
 from tenant_harness.database import create_database, drop_database
 from tenant_harness.dataset import USERS, plan_tenants, table_rows, table_spec, tenant_domain
+from tenant_harness.errors import ConfigError
 from tenant_harness.loader import generate_tenants
 from tests.unit.test_dataset import ORDERS
 
@@ -116,3 +117,23 @@ def test_the_tenants_marker_takes_table_specs(tenant_database):
     with psycopg.connect(tenant_database.conninfo) as conn:
         count = conn.execute("select count(*) from initech.orders where coupon is not null").fetchone()[0]
     assert count == truth.table("orders").tenants[2].source_rows  # initech's drift: the extra column
+
+
+# A messy value (a `clean` rule adds spaces) does not fit varchar(3): the spec's types are wrong.
+TOO_NARROW = {
+    "name": "invoices",
+    "key": ["invoice_no"],
+    "columns": [
+        {"name": "invoice_no", "type": "bigint"},
+        {"name": "currency", "type": "varchar(3)", "choices": ["EUR", "USD"], "clean": "lower"},
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("bulk", "inline_rows"), [("copy", 0), ("copy", 100), ("insert", 100)])
+def test_rows_that_do_not_fit_the_specs_types_name_the_table_and_the_fix(empty_db, bulk, inline_rows):
+    with pytest.raises(ConfigError) as failed:
+        generate_tenants(empty_db, ["acme"], 20, 3, tables=[table_spec(TOO_NARROW)], bulk=bulk, inline_rows=inline_rows)
+    message = str(failed.value)
+    assert "table invoices of tenant(s) acme" in message and "value too long for type character varying(3)" in message
+    assert "[[harness.tables]]" in message
