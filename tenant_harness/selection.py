@@ -64,11 +64,12 @@ class Selection:
     @staticmethod
     def never_tenants(name: str, project_schemas: Iterable[str] = ()) -> bool:
         """System schemas (pg_*, information_schema), the harness's own, and ``project_schemas``
-        (where the project builds) are never tenants."""
+        (where the project builds) are never tenants. PostgreSQL reserves pg_ in lower case only:
+        "PG_Tenant" can be a tenant, as for get_tenant_schemas."""
         reserved = {"information_schema", *HARNESS_SCHEMAS}
         for s in project_schemas:
             reserved |= {s, s.lower(), f"{s}_dbt_test__audit", f"{s}_dbt_test__audit".lower()}
-        return name[:3].lower() == "pg_" or name in reserved
+        return name.startswith("pg_") or name in reserved
 
     def select(
         self,
