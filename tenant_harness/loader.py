@@ -406,6 +406,7 @@ def _literals(values: Iterable) -> sql.Composed:
 
 
 def _create_truth_table(conn: psycopg.Connection) -> None:
+    """The truth's tables: counts per tenant and table, and each table's shape."""
     conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(TRUTH_SCHEMA)))
     conn.execute(
         sql.SQL(
@@ -413,6 +414,10 @@ def _create_truth_table(conn: psycopg.Connection) -> None:
             " source_rows integer not null, expected_rows integer not null, primary key (table_name, tenant_id))"
         ).format(TRUTH_TABLE)
     )
+    conn.execute(
+        sql.SQL("create table if not exists {} (table_name varchar(256) primary key, shape varchar(65535) not null)")
+        .format(SHAPES_TABLE)
+    )  # fmt: skip
 
 
 def table_shape(spec: TableSpec) -> dict:
@@ -427,10 +432,6 @@ def table_shape(spec: TableSpec) -> dict:
 
 def _write_shapes(conn: psycopg.Connection, specs: Sequence[TableSpec]) -> None:
     """The tables' shapes (a later generate of the same table replaces its shape)."""
-    conn.execute(
-        sql.SQL("create table if not exists {} (table_name varchar(256) primary key, shape varchar(65535) not null)")
-        .format(SHAPES_TABLE)
-    )  # fmt: skip
     names = [s.name for s in specs]
     conn.execute(sql.SQL("delete from {} where table_name in ({})").format(SHAPES_TABLE, _literals(names)))
     rows = [(s.name, json.dumps(table_shape(s))) for s in specs]

@@ -239,7 +239,16 @@ def _model_checks(conn, spec: ModelSpec, *, schema: str, selection: Selection, e
             f"Selected tenants whose rows in {name} differ from the rows of their own schema's {spec.source_table}"
             " (cleaned as the generator's table spec says): a row missing or extra, or, where the counts agree,"
             " rows of other content (another tenant's rows, a wrong value).",
-            None,
+            lambda description: _rows_match_sources(
+                conn,
+                spec,
+                description,
+                model_schema=model_schema,
+                name=name,
+                tenants=sorted(set(selected) & truth_names),
+                engine=engine,
+                sample=sample,
+            ),  # fmt: skip
         ),
         (
             "no_unselected_tenants",
@@ -272,10 +281,8 @@ def _model_checks(conn, spec: ModelSpec, *, schema: str, selection: Selection, e
     ]
     out = []
     for check, description, query in checks:
-        if check == "rows_match_sources":
-            compared = sorted(set(selected) & truth_names)
-            where = dict(model_schema=model_schema, name=name, tenants=compared, engine=engine, sample=sample)
-            out.append(_rows_match_sources(conn, spec, description, **where))
+        if callable(query):  # a check that runs its own queries
+            out.append(query(description))
             continue
         if query is None:  # no truth here (e.g. a real database): nothing to compare counts with
             skipped = description + f" Needs harness_truth for {spec.source_table}."
@@ -326,16 +333,19 @@ def _rows_match_sources(
     )  # fmt: skip
 
 
+@dataclass(frozen=True)
 class _Sides:
     """Per-tenant fingerprints of the rows a model must hold (read from each tenant's own schema,
     kept and cleaned as the table's shape says) and of the rows it holds: the row count and the sum
     of a 64-bit hash of each row's text (a multiset fingerprint: one pass, no sort; two different
     multisets agree with a chance of about 2^-64)."""
 
-    def __init__(self, spec: ModelSpec, shape: dict, compared: list[str], types: dict, columns: dict, model):
-        self.spec, self.shape, self.compared, self.types, self.columns, self.model = (
-            spec, shape, compared, types, columns, model,
-        )  # fmt: skip
+    spec: ModelSpec
+    shape: dict
+    compared: list[str]
+    types: dict[str, str]
+    columns: dict[str, set[str]]  # per tenant schema holding the table: its column names
+    model: sql.Composable
 
     def differing(self, tenants: list[str]) -> sql.Composed:
         """(tenant, rows_in_source, rows_in_model) of the tenants whose fingerprints differ."""
@@ -343,32 +353,35 @@ class _Sides:
             "select coalesce(s.tenant, m.tenant), coalesce(s.n, 0), coalesce(m.n, 0) from ({}) as s full join ({})"
             " as m on s.tenant = m.tenant where coalesce(s.n, 0) <> coalesce(m.n, 0) or coalesce(s.h0, 0) <>"
             " coalesce(m.h0, 0)"
-        ).format(*self._fingerprints(tenants, lambda values: [sql.SQL("row({})").format(sql.SQL(", ").join(values))]))
+        ).format(*self._fingerprints(tenants, per_column=False))
 
     def differing_columns(self, tenants: list[str]) -> sql.Composed:
         """(tenant, [columns whose per-column fingerprints differ]) of ``tenants``."""
-        n = len(self.compared)
         names = sql.SQL(", ").join(
             sql.SQL("case when coalesce(s.h{i}, 0) <> coalesce(m.h{i}, 0) then {name} end").format(
                 i=sql.SQL(str(i)), name=sql.Literal(c)
             )
             for i, c in enumerate(self.compared)
         )
-        listed = sql.SQL("array_remove(array[{}], null)").format(names) if n else sql.SQL("cast(array[] as text[])")
+        listed = (
+            sql.SQL("array_remove(array[{}], null)").format(names)
+            if self.compared
+            else sql.SQL("cast(array[] as text[])")
+        )
         return sql.SQL(
             "select coalesce(s.tenant, m.tenant), {} from ({}) as s full join ({}) as m on s.tenant = m.tenant"
-        ).format(listed, *self._fingerprints(tenants, lambda values: [sql.SQL("row({})").format(v) for v in values]))
+        ).format(listed, *self._fingerprints(tenants, per_column=True))
 
-    def _fingerprints(self, tenants: list[str], rows) -> tuple[sql.Composable, sql.Composable]:
+    def _fingerprints(self, tenants: list[str], *, per_column: bool) -> tuple[sql.Composable, sql.Composable]:
         """The source side (a union of one aggregate per tenant) and the model's side (grouped by
-        tenant), each (tenant, n, h0, h1, ...): h<i> the hash sum of the i-th of ``rows(values)``."""
-        kept_by = [*self.shape["key"], *self.shape["required"]]
-        width = len(rows([sql.SQL("x")] * len(self.compared)))
+        tenant), each (tenant, n, h0, ...): h0 the hash sum of whole rows, or h<i> that of column i."""
+        width = len(self.compared) if per_column else 1
         # The first branch fixes the columns' names and types.
         hashes = sql.SQL("").join(
             sql.SQL(", cast(null as numeric) as h{}").format(sql.SQL(str(i))) for i in range(width)
         )
         branches = [sql.SQL("select cast(null as text) as tenant, cast(0 as bigint) as n{} where false").format(hashes)]
+        kept_by = [*self.shape["key"], *self.shape["required"]]  # never empty: a table spec has a key
         for tenant in tenants:
             present = self.columns.get(tenant)
             if present is None:
@@ -381,26 +394,31 @@ class _Sides:
             branches.append(
                 sql.SQL("select {}, count(*){} from {} where {}").format(
                     sql.Literal(tenant),
-                    _hash_sums(rows(values)),
+                    _hash_sums(values, per_column),
                     sql.Identifier(tenant, self.spec.source_table),
-                    kept if kept_by else sql.SQL("true"),
+                    kept,
                 )  # fmt: skip
             )
         values = [sql.SQL("cast({} as text)").format(sql.Identifier(c)) for c in self.compared]
         tenant = sql.Identifier(self.spec.tenant_column)
         in_model = sql.SQL("select cast({t} as text) as tenant, count(*) as n{h} from {m} where {t} in ({names})"
                            " group by 1").format(
-            t=tenant, h=_hash_sums(rows(values)), m=self.model, names=_name_set(tenants, "postgres"),
+            t=tenant, h=_hash_sums(values, per_column), m=self.model, names=_name_set(tenants, "postgres"),
         )  # fmt: skip
         return sql.SQL(" union all ").join(branches), in_model
 
 
-def _hash_sums(rows: list[sql.Composable]) -> sql.Composable:
-    """``, sum(hash of row i's text) as h<i>`` for each row expression: a record's text tells a NULL
-    from an empty string (nothing vs \"\")."""
+def _hash_sums(values: list[sql.Composable], per_column: bool) -> sql.Composable:
+    """``, sum(hash of a record's text) as h<i>``: one of the whole row, or one per value. A record's
+    text tells a NULL from an empty string (nothing vs \"\")."""
+    records = (
+        [sql.SQL("row({})").format(v) for v in values]
+        if per_column
+        else [sql.SQL("row({})").format(sql.SQL(", ").join(values))]
+    )
     return sql.SQL("").join(
         sql.SQL(", sum(hashtextextended(cast({} as text), 0)) as h{}").format(r, sql.SQL(str(i)))
-        for i, r in enumerate(rows)
+        for i, r in enumerate(records)
     )
 
 
